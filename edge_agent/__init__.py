@@ -1,0 +1,1 @@
+"""The edge agent: devices (bleak), FIT folder watch, pipeline, durable outbox, uplinks."""

@@ -1,0 +1,1 @@
+"""Simulated devices, the simulated BlueZ bus, the load generator and the demo (top layer)."""

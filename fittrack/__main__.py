@@ -1,0 +1,3 @@
+from fittrack.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ingest server: gRPC + MQTT in, authentication, validation, dedup, storage, fan-out."""
