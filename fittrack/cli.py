@@ -6,6 +6,7 @@ argparse parser; the table below is all the dispatcher knows about it.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     cmd = next((c for c in COMMANDS if c.name == name), None)
     if cmd is None:
-        close = [c.name for c in COMMANDS if c.name.startswith(name[:2])]
+        close = difflib.get_close_matches(name, [c.name for c in COMMANDS], n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         print(f"fittrack: unknown command {name!r}.{hint} Run 'fittrack --help' for the list.", file=sys.stderr)
         return 2

@@ -58,6 +58,12 @@ def generate(out: Path) -> list[Path]:
             text = re.sub(r"^import fittrack\.", f"import {PACKAGE_PREFIX}.fittrack.", text, flags=re.M)
             dst.write_text(HEADER + text)
             written.append(dst)
+        # data files of the contract (the preset DEFLATE dictionary) travel with the code
+        for data in sorted(PROTO_ROOT.rglob("*.bin")):
+            dst = out / data.relative_to(PROTO_ROOT)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(data.read_bytes())
+            written.append(dst)
         # make every folder a package
         for d in {out, *[p.parent for p in written]}:
             while True:

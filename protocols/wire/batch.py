@@ -94,6 +94,20 @@ class SampleBatch:
         object.__setattr__(self, "t_us", t)
         object.__setattr__(self, "values", v)
 
+    @classmethod
+    def _trusted(
+        cls, device_id: str, stream: str, seq: int, t_us: np.ndarray, values: np.ndarray,
+        scale: float, unit: str, time_resolution_us: int,
+    ) -> "SampleBatch":
+        """Build without validation: for the decoder, which has already checked every field."""
+        self = object.__new__(cls)
+        for name, value in (
+            ("device_id", device_id), ("stream", stream), ("seq", seq), ("t_us", t_us),
+            ("values", values), ("scale", scale), ("unit", unit), ("time_resolution_us", time_resolution_us),
+        ):
+            object.__setattr__(self, name, value)
+        return self
+
     def __len__(self) -> int:
         return int(self.t_us.shape[0])
 

@@ -108,8 +108,9 @@ def test_specific_errors_say_what_is_wrong() -> None:
         decode_envelope(env.SerializeToString())
     with pytest.raises(WireError, match="over the .*-byte limit"):
         decode_envelope(good, max_envelope_bytes=10)
-    bomb = zlib.compress(b"\0" * 10_000_000)
-    env = envelope_pb2.Envelope(agent_id="a", tenant="t", compression=envelope_pb2.COMPRESSION_ZLIB, body=bomb, body_crc32=zlib.crc32(bomb))
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = c.compress(b"\0" * 10_000_000) + c.flush()
+    env = envelope_pb2.Envelope(agent_id="a", tenant="t", compression=envelope_pb2.COMPRESSION_DEFLATE, body=bomb, body_crc32=zlib.crc32(bomb))
     with pytest.raises(WireError, match="inflates beyond"):
         decode_envelope(env.SerializeToString(), max_body_bytes=1_000_000)
     pb = batch_pb2.SampleBatch(device_id="d", stream="heart_rate", seq=1, count=3, scale=1, time_resolution_us=1,

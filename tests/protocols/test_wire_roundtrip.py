@@ -96,9 +96,9 @@ def test_large_batches_round_trip(n: int, channels: int, regular: bool, seed: in
 
 def _pb_batch(data: bytes, i: int = 0) -> batch_pb2.SampleBatch:
     env = envelope_pb2.Envelope.FromString(data)
-    import zlib
+    from protocols.wire.codec import DEFLATE_DICT_V1, _inflate
 
-    body = zlib.decompress(env.body) if env.compression == envelope_pb2.COMPRESSION_ZLIB else env.body
+    body = _inflate(env.body, 1 << 26, DEFLATE_DICT_V1) if env.compression else env.body
     return envelope_pb2.BatchList.FromString(body).batches[i]
 
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66ittrack/v1/batch.proto\x12\x0b\x66ittrack.v1\"K\n\tResiduals\x12\r\n\x05order\x18\x01 \x01(\r\x12\x0c\n\x04head\x18\x02 \x03(\x12\x12\x13\n\x0bwidth_bytes\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\xc0\x02\n\x0bSampleBatch\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\r\n\x05t0_us\x18\x04 \x01(\x03\x12\r\n\x05\x63ount\x18\x05 \x01(\r\x12\x10\n\x08\x63hannels\x18\x06 \x01(\r\x12\r\n\x05scale\x18\x07 \x01(\x01\x12\x0c\n\x04unit\x18\x08 \x01(\t\x12\x1a\n\x12time_resolution_us\x18\t \x01(\x04\x12*\n\ntime_model\x18\n \x01(\x0e\x32\x16.fittrack.v1.TimeModel\x12\x14\n\x0cperiod_ticks\x18\x0b \x01(\x04\x12.\n\x0etime_residuals\x18\x0c \x01(\x0b\x32\x16.fittrack.v1.Residuals\x12&\n\x06values\x18\r \x03(\x0b\x32\x16.fittrack.v1.Residuals*s\n\tTimeModel\x12\x1a\n\x16TIME_MODEL_UNSPECIFIED\x10\x00\x12\x16\n\x12TIME_MODEL_REGULAR\x10\x01\x12\x19\n\x15TIME_MODEL_CUMULATIVE\x10\x02\x12\x17\n\x13TIME_MODEL_EXPLICIT\x10\x03\x42\x33\n\x19\x63om.fittracker.gateway.v1Z\x16\x66ittrack/v1;fittrackv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66ittrack/v1/batch.proto\x12\x0b\x66ittrack.v1\"Y\n\tResiduals\x12\r\n\x05order\x18\x01 \x01(\r\x12\x0c\n\x04head\x18\x02 \x03(\x12\x12\x13\n\x0bwidth_bytes\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x0c\n\x04\x62\x61se\x18\x05 \x01(\x12\"\xd4\x02\n\x0bSampleBatch\x12\x11\n\tdevice_id\x18\x01 \x01(\t\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x04\x12\r\n\x05t0_us\x18\x04 \x01(\x03\x12\r\n\x05\x63ount\x18\x05 \x01(\r\x12\x10\n\x08\x63hannels\x18\x06 \x01(\r\x12\r\n\x05scale\x18\x07 \x01(\x01\x12\x0c\n\x04unit\x18\x08 \x01(\t\x12\x1a\n\x12time_resolution_us\x18\t \x01(\x04\x12*\n\ntime_model\x18\n \x01(\x0e\x32\x16.fittrack.v1.TimeModel\x12\x14\n\x0cperiod_ticks\x18\x0b \x01(\x04\x12.\n\x0etime_residuals\x18\x0c \x01(\x0b\x32\x16.fittrack.v1.Residuals\x12&\n\x06values\x18\r \x03(\x0b\x32\x16.fittrack.v1.Residuals\x12\x12\n\ntime_phase\x18\x0e \x01(\x01*s\n\tTimeModel\x12\x1a\n\x16TIME_MODEL_UNSPECIFIED\x10\x00\x12\x16\n\x12TIME_MODEL_REGULAR\x10\x01\x12\x19\n\x15TIME_MODEL_CUMULATIVE\x10\x02\x12\x17\n\x13TIME_MODEL_EXPLICIT\x10\x03\x42\x33\n\x19\x63om.fittracker.gateway.v1Z\x16\x66ittrack/v1;fittrackv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fittrack.v1.batch_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\031com.fittracker.gateway.v1Z\026fittrack/v1;fittrackv1'
-  _globals['_TIMEMODEL']._serialized_start=440
-  _globals['_TIMEMODEL']._serialized_end=555
+  _globals['_TIMEMODEL']._serialized_start=474
+  _globals['_TIMEMODEL']._serialized_end=589
   _globals['_RESIDUALS']._serialized_start=40
-  _globals['_RESIDUALS']._serialized_end=115
-  _globals['_SAMPLEBATCH']._serialized_start=118
-  _globals['_SAMPLEBATCH']._serialized_end=438
+  _globals['_RESIDUALS']._serialized_end=129
+  _globals['_SAMPLEBATCH']._serialized_start=132
+  _globals['_SAMPLEBATCH']._serialized_end=472
 # @@protoc_insertion_point(module_scope)

@@ -20,19 +20,21 @@ TIME_MODEL_CUMULATIVE: TimeModel
 TIME_MODEL_EXPLICIT: TimeModel
 
 class Residuals(_message.Message):
-    __slots__ = ("order", "head", "width_bytes", "data")
+    __slots__ = ("order", "head", "width_bytes", "data", "base")
     ORDER_FIELD_NUMBER: _ClassVar[int]
     HEAD_FIELD_NUMBER: _ClassVar[int]
     WIDTH_BYTES_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    BASE_FIELD_NUMBER: _ClassVar[int]
     order: int
     head: _containers.RepeatedScalarFieldContainer[int]
     width_bytes: int
     data: bytes
-    def __init__(self, order: _Optional[int] = ..., head: _Optional[_Iterable[int]] = ..., width_bytes: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    base: int
+    def __init__(self, order: _Optional[int] = ..., head: _Optional[_Iterable[int]] = ..., width_bytes: _Optional[int] = ..., data: _Optional[bytes] = ..., base: _Optional[int] = ...) -> None: ...
 
 class SampleBatch(_message.Message):
-    __slots__ = ("device_id", "stream", "seq", "t0_us", "count", "channels", "scale", "unit", "time_resolution_us", "time_model", "period_ticks", "time_residuals", "values")
+    __slots__ = ("device_id", "stream", "seq", "t0_us", "count", "channels", "scale", "unit", "time_resolution_us", "time_model", "period_ticks", "time_residuals", "values", "time_phase")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +48,7 @@ class SampleBatch(_message.Message):
     PERIOD_TICKS_FIELD_NUMBER: _ClassVar[int]
     TIME_RESIDUALS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    TIME_PHASE_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     stream: str
     seq: int
@@ -59,4 +62,5 @@ class SampleBatch(_message.Message):
     period_ticks: int
     time_residuals: Residuals
     values: _containers.RepeatedCompositeFieldContainer[Residuals]
-    def __init__(self, device_id: _Optional[str] = ..., stream: _Optional[str] = ..., seq: _Optional[int] = ..., t0_us: _Optional[int] = ..., count: _Optional[int] = ..., channels: _Optional[int] = ..., scale: _Optional[float] = ..., unit: _Optional[str] = ..., time_resolution_us: _Optional[int] = ..., time_model: _Optional[_Union[TimeModel, str]] = ..., period_ticks: _Optional[int] = ..., time_residuals: _Optional[_Union[Residuals, _Mapping]] = ..., values: _Optional[_Iterable[_Union[Residuals, _Mapping]]] = ...) -> None: ...
+    time_phase: float
+    def __init__(self, device_id: _Optional[str] = ..., stream: _Optional[str] = ..., seq: _Optional[int] = ..., t0_us: _Optional[int] = ..., count: _Optional[int] = ..., channels: _Optional[int] = ..., scale: _Optional[float] = ..., unit: _Optional[str] = ..., time_resolution_us: _Optional[int] = ..., time_model: _Optional[_Union[TimeModel, str]] = ..., period_ticks: _Optional[int] = ..., time_residuals: _Optional[_Union[Residuals, _Mapping]] = ..., values: _Optional[_Iterable[_Union[Residuals, _Mapping]]] = ..., time_phase: _Optional[float] = ...) -> None: ...

@@ -12,7 +12,8 @@ DESCRIPTOR: _descriptor.FileDescriptor
 class Compression(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     COMPRESSION_NONE: _ClassVar[Compression]
-    COMPRESSION_ZLIB: _ClassVar[Compression]
+    COMPRESSION_DEFLATE: _ClassVar[Compression]
+    COMPRESSION_DEFLATE_DICT_V1: _ClassVar[Compression]
 
 class BatchStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -29,7 +30,8 @@ class AckStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACK_STATUS_REJECTED: _ClassVar[AckStatus]
     ACK_STATUS_RETRY: _ClassVar[AckStatus]
 COMPRESSION_NONE: Compression
-COMPRESSION_ZLIB: Compression
+COMPRESSION_DEFLATE: Compression
+COMPRESSION_DEFLATE_DICT_V1: Compression
 BATCH_STATUS_UNSPECIFIED: BatchStatus
 BATCH_STATUS_STORED: BatchStatus
 BATCH_STATUS_DUPLICATE: BatchStatus
