@@ -37,3 +37,16 @@ def test_every_proto_message_is_in_the_generated_code() -> None:
     up = service.methods_by_name["Upload"]
     assert up.client_streaming and up.server_streaming
     assert hasattr(ingest_pb2_grpc, "IngestServicer")
+
+
+def test_deflate_dictionary_v1_never_changes() -> None:
+    """COMPRESSION_DEFLATE_DICT_V1's dictionary is part of the published contract."""
+    import hashlib
+
+    from protocols.wire.codec import DEFLATE_DICT_V1
+
+    pinned = "c0d3a29a2dee68e27c8a9022c383a056c2188201c36198c6012b143d8c04b335"
+    canonical = (ROOT / "proto" / "fittrack" / "v1" / "deflate_dict_v1.bin").read_bytes()
+    assert hashlib.sha256(canonical).hexdigest() == pinned
+    assert DEFLATE_DICT_V1 == canonical
+    assert pinned in (ROOT / "proto" / "fittrack" / "v1" / "envelope.proto").read_text()
