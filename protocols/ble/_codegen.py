@@ -300,9 +300,7 @@ def _gen_decoder(spec: Spec, cls: type[Measurement]) -> str:
     else:
         items.append("'unknown_flag_bits': 0")
     items.append("'trailing_bytes': n - o")
-    # keep the declared field order of the dataclass (to_dict key order)
-    order = {f.name: i for i, f in enumerate(dataclasses.fields(cls))}
-    items.sort(key=lambda s: order[s.split(":", 1)[0].strip("'")])
+    # to_dict() key order: flags, the fields in payload order, then the two diagnostics
     L.append("    return _make(CLS, {" + ", ".join(items) + "})")
     return "\n".join(L) + "\n"
 
