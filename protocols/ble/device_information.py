@@ -1,7 +1,8 @@
 """Device Information Service (0x180A): the identity strings, System ID and PnP ID.
 
 Strings are UTF-8 (``utf8s``, DIS 1.1 §3). Many devices pad them with NUL octets to a fixed
-length; trailing NULs are removed and counted in ``trailing_bytes``. Invalid UTF-8 raises
+length or send a C string with junk after its NUL: the text ends at the first NUL and the
+octets from there on are counted in ``trailing_bytes``. Invalid UTF-8 raises
 :class:`DecodeError` naming the byte offset (the text before it is kept in ``partial``).
 """
 
@@ -85,7 +86,8 @@ def make_string_codec(cls: type[Measurement]):  # noqa: ANN201 - returns (decode
 
     def decode(p: bytes) -> Measurement:
         raw = bytes(p)
-        body = raw.rstrip(b"\x00")
+        end = raw.find(b"\x00")  # C-string devices: the text ends at the first NUL
+        body = raw if end < 0 else raw[:end]
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:

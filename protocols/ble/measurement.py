@@ -66,5 +66,10 @@ def make(cls: type[M], values: dict[str, Any]) -> M:
 
 
 def make_partial(cls: type[M], values: dict[str, Any]) -> M:
-    """Build a measurement from some of its fields (the rest take their defaults)."""
-    return cls(**values)
+    """Build the valid part of a truncated payload: the fields in ``values``, every other
+    field ``None`` (even the mandatory ones: they were not decoded), diagnostics 0."""
+    full: dict[str, Any] = dict.fromkeys(cls.field_names())
+    full.update(values)
+    full["unknown_flag_bits"] = values.get("unknown_flag_bits", 0)
+    full["trailing_bytes"] = 0
+    return make(cls, full)
