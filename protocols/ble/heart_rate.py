@@ -23,7 +23,7 @@ the hottest decoder of the gateway (one notification per second per strap, dozen
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Sequence
 
@@ -71,7 +71,27 @@ class HeartRateMeasurement(Measurement):
     sensor_contact: bool | None = None
     energy_expended_kj: int | None = None
     rr_intervals_1024: tuple[int, ...] | None = None
-    rr_intervals_ms: tuple[float, ...] | None = None
+    # Derived from rr_intervals_1024 on first access (decoding stays cheap for the many
+    # consumers that only forward the raw 1/1024 s values); a field all the same, so it is
+    # in to_dict(), ==, hash and repr. default_factory keeps it off the class, which is what
+    # lets __getattr__ fill it in.
+    rr_intervals_ms: tuple[float, ...] | None = field(default_factory=lambda: None)
+
+    def __post_init__(self) -> None:
+        if self.rr_intervals_ms is None and self.rr_intervals_1024 is not None:
+            object.__setattr__(self, "rr_intervals_ms", tuple([r * _RR_MS for r in self.rr_intervals_1024]))
+
+    def __getattr__(self, name: str) -> Any:  # only reached for a decoded value's rr_intervals_ms
+        if name == "rr_intervals_ms":
+            rr = self.__dict__.get("rr_intervals_1024")
+            ms = None if rr is None else tuple([r * _RR_MS for r in rr])
+            object.__setattr__(self, "rr_intervals_ms", ms)
+            return ms
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        self.rr_intervals_ms  # noqa: B018 - materialise the derived field
+        return super().to_dict()
 
 
 def decode_heart_rate_measurement(p: bytes) -> HeartRateMeasurement:
@@ -110,20 +130,18 @@ def decode_heart_rate_measurement(p: bytes) -> HeartRateMeasurement:
         else:  # only possible with a huge ATT MTU
             rr = struct.unpack_from(f"<{k}H", p, o)
         o += 2 * k
-        ms = tuple([r * _RR_MS for r in rr])
     else:
-        rr = ms = None
+        rr = None
     return make(
         HeartRateMeasurement,
         {
-            "unknown_flag_bits": f & 0xE0,
-            "trailing_bytes": n - o,
             "flags": f,
             "heart_rate_bpm": hr,
             "sensor_contact": contact,
             "energy_expended_kj": ee,
             "rr_intervals_1024": rr,
-            "rr_intervals_ms": ms,
+            "unknown_flag_bits": f & 0xE0,
+            "trailing_bytes": n - o,
         },
     )
 
