@@ -104,3 +104,13 @@ def test_public_names() -> None:
     for name in ble.__all__:
         assert hasattr(ble, name), name
     assert issubclass(ble.DecodeError, ValueError)
+
+
+def test_docs_list_every_characteristic_and_field() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "ble-characteristics.md").read_text()
+    for c in ble.CODECS:
+        assert f"0x{c.uuid:04X}" in doc, c.name
+        for name in c.cls.field_names():
+            assert name in doc, (c.name, name)
