@@ -153,9 +153,10 @@ def _uuid_list(data: bytes, width: int, offset: int) -> list[str]:
 def parse_advertisement(raw: bytes) -> Advertisement:
     """Parse advertising (or scan response) bytes.
 
-    A structure whose length runs past the end raises :class:`DecodeError` naming its offset,
-    with the structures before it in ``partial``... as an :class:`Advertisement` in the
-    ``advertisement`` attribute. A zero length octet ends the data (the rest is padding).
+    A structure whose length runs past the end (or a UUID list of the wrong length) raises
+    :class:`DecodeError` naming its offset; for a truncated structure the error's
+    ``advertisement`` attribute holds the :class:`Advertisement` parsed from the structures
+    before it. A zero length octet ends the data (the rest is padding).
     """
     name: str | None = None
     flags = tx = appearance = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Sequence
+from typing import Any
 
 from ._codegen import KINDS, Field, to_raw
 from .errors import DecodeError, EncodeError, short
@@ -490,4 +490,3 @@ __all__ = [
     "decode_training_status", "encode_fitness_machine_control_point", "encode_fitness_machine_status",
     "encode_training_status",
 ]
-_ = Sequence  # typing re-export guard
