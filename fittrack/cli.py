@@ -22,6 +22,7 @@ class Command:
 #: Subcommands in the order ``--help`` lists them. Add a line to add a command.
 COMMANDS: tuple[Command, ...] = (
     Command("demo", "firmware_sims.demo", "run a self-contained end-to-end demo on the embedded store (SQLite)"),
+    Command("ble", "protocols.ble.cli", "decode/encode Bluetooth LE fitness characteristics (hex <-> fields)"),
     Command("version", "fittrack.version", "print versions of the gateway and its key libraries"),
 )
 
