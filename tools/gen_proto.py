@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Lowest grpcio the generated stubs accept; keep equal to the lower bound in pyproject.toml.
+GRPC_FLOOR = "1.85.1"
 PROTO_ROOT = ROOT / "proto"
 DEFAULT_OUT = ROOT / "protocols" / "wire" / "gen"
 PACKAGE_PREFIX = "protocols.wire.gen"
@@ -56,6 +58,15 @@ def generate(out: Path) -> list[Path]:
             text = src.read_text()
             text = re.sub(r"^from fittrack\.", f"from {PACKAGE_PREFIX}.fittrack.", text, flags=re.M)
             text = re.sub(r"^import fittrack\.", f"import {PACKAGE_PREFIX}.fittrack.", text, flags=re.M)
+            # grpcio-tools stamps its own version as the minimum grpcio the code accepts; stamp
+            # our tested lower bound instead, so the output does not depend on the installed
+            # grpcio-tools patch release (and a newer grpcio-tools does not raise the floor).
+            text = re.sub(
+                r"^GRPC_GENERATED_VERSION = '[^']*'",
+                f"GRPC_GENERATED_VERSION = '{GRPC_FLOOR}'",
+                text,
+                flags=re.M,
+            )
             dst.write_text(HEADER + text)
             written.append(dst)
         # data files of the contract (the preset DEFLATE dictionary) travel with the code

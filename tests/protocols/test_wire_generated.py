@@ -50,3 +50,14 @@ def test_deflate_dictionary_v1_never_changes() -> None:
     assert hashlib.sha256(canonical).hexdigest() == pinned
     assert DEFLATE_DICT_V1 == canonical
     assert pinned in (ROOT / "proto" / "fittrack" / "v1" / "envelope.proto").read_text()
+
+
+def test_generated_grpc_floor_matches_pyproject() -> None:
+    import re
+    import tomllib
+
+    text = (ROOT / "tools" / "gen_proto.py").read_text()
+    floor = re.search(r'GRPC_FLOOR = "([^"]+)"', text).group(1)
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = [d for deps in meta["project"]["optional-dependencies"].values() for d in deps if d.startswith("grpcio>=")]
+    assert pins and all(d == f"grpcio>={floor}" for d in pins), (floor, pins)
