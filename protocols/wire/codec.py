@@ -215,13 +215,38 @@ def encode_envelope(
     compressed (raw DEFLATE with the v1 preset dictionary) only when that is smaller.
     ``sent_at_us`` defaults to the current UTC time in µs.
     """
+    return encode_envelope_body(
+        encode_batches(batches),
+        agent_id=agent_id,
+        tenant=tenant,
+        seq=seq,
+        sent_at_us=sent_at_us,
+        compression_level=compression_level,
+    )
+
+
+def encode_envelope_body(
+    body: bytes,
+    *,
+    agent_id: str,
+    tenant: str,
+    seq: int,
+    sent_at_us: int | None = None,
+    compression_level: int = DEFAULT_COMPRESSION_LEVEL,
+) -> bytes:
+    """Pack an already serialized ``BatchList`` body into one envelope.
+
+    ``body`` is the output of :func:`encode_batches`, or several such outputs concatenated
+    (a repeated protobuf field concatenates), so a store can keep each batch pre-encoded and
+    build envelopes without re-encoding. Compression and CRC as in :func:`encode_envelope`.
+    """
     if not isinstance(agent_id, str) or not 0 < len(agent_id) <= MAX_ID_LEN:
         raise WireError(f"agent_id must be a non-empty string of at most {MAX_ID_LEN} characters")
     if not isinstance(tenant, str) or not 0 < len(tenant) <= MAX_ID_LEN:
         raise WireError(f"tenant must be a non-empty string of at most {MAX_ID_LEN} characters")
     if isinstance(seq, bool) or not isinstance(seq, (int, np.integer)) or not 0 <= int(seq) < 1 << 64:
         raise WireError(f"envelope seq must be an integer in [0, 2**64), got {seq!r}")
-    body = encode_batches(batches)
+    body = bytes(body)
     if not body:
         raise WireError("an envelope needs at least one batch")
     compression = envelope_pb2.COMPRESSION_NONE
