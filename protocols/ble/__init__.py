@@ -58,6 +58,7 @@ from .ftms_feature import (
     SupportedResistanceLevelRange,
     SupportedSpeedRange,
 )
+from . import imu  # FitTracker custom IMU service (vendor UUIDs): imu.decode_imu_data, imu.ImuData
 from .heart_rate import BodySensorLocation, HeartRateMeasurement, SensorLocation as BodySensorLocationValue
 from .measurement import Measurement
 from .rates import CscRates, CyclingPowerRates, RateStats, RevolutionRate, SpeedCadence
