@@ -1,5 +1,27 @@
 """Storage backends behind one interface: SQLite (embedded default) and TimescaleDB."""
 
-from .base import BatchOutcome, StorageBackend, StorageError, WriteStatus
+from .base import (
+    AgentExists,
+    AgentRecord,
+    BatchOutcome,
+    DeadLetter,
+    StorageBackend,
+    StorageError,
+    StorageUnavailable,
+    WriteRequest,
+    WriteStatus,
+    open_storage,
+)
 
-__all__ = ["BatchOutcome", "StorageBackend", "StorageError", "WriteStatus"]
+__all__ = [
+    "AgentExists",
+    "AgentRecord",
+    "BatchOutcome",
+    "DeadLetter",
+    "StorageBackend",
+    "StorageError",
+    "StorageUnavailable",
+    "WriteRequest",
+    "WriteStatus",
+    "open_storage",
+]
