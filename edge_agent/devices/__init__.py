@@ -1,0 +1,1 @@
+"""BLE devices: profiles (what to subscribe to), sessions (bleak + reconnects), connection slots."""

@@ -1,0 +1,128 @@
+"""Stream mapping (decoded measurement -> samples), RR/IMU timestamps, batching, derived streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.batcher import Batcher, ClockSeq
+from edge_agent.streams import STREAMS, ImuClock, RrClock, Samples, StreamMapper
+from protocols.ble import decode, encode
+from protocols.ble.imu import decode_imu_data, encode_imu_data
+from protocols.wire import decode_batches, encode_batches
+
+T0 = 1_800_000_000_000_000
+
+
+def test_hr_notification_maps_to_hr_energy_and_rr_beats() -> None:
+    m = decode(0x2A37, encode(0x2A37, heart_rate_bpm=150, energy_expended_kj=12, rr_intervals_1024=[410, 400]))
+    out = {s.stream: s for s in StreamMapper().map(m, T0 + 123_456)}
+    assert out["heart_rate"].t_us == [T0 + 123_000] and out["heart_rate"].values == [150]
+    assert out["energy_expended"].values == [12]
+    rr = out["rr_interval"]
+    assert rr.values == [410, 400]
+    # the last beat is at arrival; the one before 400/1024 s earlier
+    assert rr.t_us[1] == T0 + 123_000
+    assert rr.t_us[1] - rr.t_us[0] == pytest.approx(400 / 1024 * 1e6, abs=1000)
+
+
+def test_rr_beats_continue_from_the_previous_beat_by_the_rr_sum() -> None:
+    clk = RrClock()
+    rr = [820, 790, 805, 811, 799, 830]
+    t = T0
+    beats: list[int] = []
+    exact = 0.0
+    for i, r in enumerate(rr):
+        exact += r * 1e6 / 1024
+        # notifications arrive with 0..40 ms of jitter after the beat
+        beats += clk.beats(int(T0 + exact + (i * 7919) % 40_000), [r])
+    d = np.diff(beats)
+    expected = np.array(rr[1:]) * 1e6 / 1024
+    assert np.all(np.abs(d - expected) <= 1000)  # only ms quantisation, no arrival jitter
+    assert clk.reanchors == 0
+
+
+def test_rr_clock_reanchors_after_a_gap() -> None:
+    clk = RrClock()
+    a = clk.beats(T0, [1024])
+    b = clk.beats(T0 + 60_000_000, [1024])  # a minute later (link drop): not 1 s after the last beat
+    assert b[0] == T0 + 60_000_000 and a[0] == T0 and clk.reanchors == 1
+
+
+def test_imu_packets_get_regular_times_from_the_sample_index() -> None:
+    clk = ImuClock()
+    t1 = clk.times(T0, first_sample=0, count=10, rate_hz=100)
+    t2 = clk.times(T0 + 100_000 + 3000, first_sample=10, count=10, rate_hz=100)  # 3 ms late
+    t = t1 + t2
+    assert np.all(np.diff(t) == 10_000)
+    assert t1[-1] == T0
+    # a lost packet leaves a gap of exactly its samples
+    t4 = clk.times(T0 + 300_000, first_sample=30, count=10, rate_hz=100)
+    assert t4[0] - t2[-1] == 11 * 10_000
+    # the sensor restarts (index goes back): re-anchored at arrival, no overlap
+    t5 = clk.times(T0 + 400_000, first_sample=0, count=10, rate_hz=100)
+    assert t5[-1] == T0 + 400_000 and clk.reanchors == 1
+
+
+def test_imu_index_rollover_keeps_time_running() -> None:
+    clk = ImuClock()
+    first = (1 << 32) - 5
+    a = clk.times(T0, first_sample=first, count=5, rate_hz=100)
+    b = clk.times(T0 + 50_000, first_sample=0, count=5, rate_hz=100)
+    assert b[0] - a[-1] == 10_000 and clk.reanchors == 0
+
+
+def test_imu_notification_maps_to_accel_and_gyro() -> None:
+    p = encode_imu_data(packet_seq=0, sample_rate_dhz=1000, first_sample=0,
+                        accel_1_4096g=[(1, 2, 3), (4, 5, 6)], gyro_0_1dps=[(7, 8, 9), (10, 11, 12)])
+    out = {s.stream: s for s in StreamMapper().map(decode_imu_data(p), T0)}
+    assert out["accel"].values == [(1, 2, 3), (4, 5, 6)] and out["gyro"].values == [(7, 8, 9), (10, 11, 12)]
+    assert out["accel"].t_us == [T0 - 10_000, T0]
+
+
+def test_machines_and_cycling_map_to_their_streams() -> None:
+    sm = StreamMapper()
+    bike = decode(0x2AD2, encode(0x2AD2, speed_kmh=32.5, cadence_rpm=90.5, power_w=250, total_distance_m=1200))
+    s = {x.stream: x.values[0] for x in sm.map(bike, T0)}
+    assert s == {"speed": 3250, "cadence": 181, "power": 250, "distance": 12000}
+    tm = decode(0x2ACD, encode(0x2ACD, speed_kmh=10.0, inclination_pct=2.5, ramp_angle_deg=1.0))
+    s = {x.stream: x.values[0] for x in sm.map(tm, T0)}
+    assert s["speed"] == 1000 and s["incline"] == 25
+    csc = StreamMapper()
+    csc.map(decode(0x2A5B, encode(0x2A5B, crank_revolutions=10, crank_event_time_1024=0)), T0)
+    s = {x.stream: x.values[0] for x in csc.map(decode(0x2A5B, encode(0x2A5B, crank_revolutions=11, crank_event_time_1024=683)), T0 + 666_000)}
+    assert s["cadence"] == round(60 * 1024 / 683 / 0.5)
+    assert {x.stream for x in sm.map(decode(0x2A19, bytes([87])), T0)} == {"battery"}
+
+
+def test_every_mapped_stream_is_in_the_stream_table() -> None:
+    for name, spec in STREAMS.items():
+        assert spec.scale > 0 and spec.channels in (1, 3, 5), name
+
+
+def test_batcher_closes_by_age_and_size_and_flush() -> None:
+    b = Batcher(ClockSeq(lambda: 1000), batch_s=10, batch_s_by_stream={"accel": 1}, max_samples=5)
+    for i in range(3):
+        b.add("d1", Samples("heart_rate", [T0 + i * 1_000_000], [60 + i]))
+    assert b.due(T0 + 9_000_000) == []
+    (hb,) = b.due(T0 + 10_000_000)
+    assert hb.stream == "heart_rate" and list(hb.values) == [60, 61, 62] and hb.unit == "bpm" and hb.seq == 1000
+    closed = b.add("d1", Samples("accel", [T0 + i * 10_000 for i in range(7)], [(i, i, i) for i in range(7)]))
+    assert len(closed) == 1 and closed[0].values.shape == (7, 3)
+    b.add("d1", Samples("rr_interval", [T0], [800]))
+    b.add("d2", Samples("heart_rate", [T0], [70]))
+    assert {(x.device_id, x.stream) for x in b.flush("d1")} == {("d1", "rr_interval")}
+    (last,) = b.flush()
+    assert last.device_id == "d2" and last.seq == 1001 or last.seq > 0
+    # batches encode on the wire and come back equal
+    back = decode_batches(encode_batches([hb, closed[0]]))
+    assert back[0] == hb and back[1] == closed[0]
+
+
+def test_clock_seq_strictly_increases_even_if_clock_goes_back() -> None:
+    t = [5000]
+    seq = ClockSeq(lambda: t[0])
+    a = seq("d", "heart_rate")
+    t[0] = 10
+    assert seq("d", "heart_rate") == a + 1
+    assert seq("d", "rr_interval") == 10
