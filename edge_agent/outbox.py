@@ -97,7 +97,8 @@ class Entry:
 
     ``body`` is the batch encoded as a one-element ``BatchList`` (concatenate bodies to build an
     envelope with :func:`protocols.wire.codec.encode_envelope_body`). ``created_at_us`` is the
-    agent's UTC clock when it was appended.
+    agent's UTC clock when it was appended. ``attempts`` counts the leases of this batch, this
+    one included (persisted: above 1 means it is being sent again, possibly after a restart).
     """
 
     id: int
@@ -109,6 +110,7 @@ class Entry:
     n_samples: int
     t_first_us: int
     created_at_us: int
+    attempts: int = 1
 
     @property
     def key(self) -> BatchKey:
@@ -139,6 +141,7 @@ CREATE TABLE IF NOT EXISTS batches (
     n_samples INTEGER NOT NULL,
     t_first_us INTEGER NOT NULL,
     created_at_us INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
     UNIQUE (device_id, stream, seq)
 );
 CREATE INDEX IF NOT EXISTS batches_drop ON batches (priority, id);
@@ -389,10 +392,14 @@ class Outbox:
 
     # ------------------------------------------------------------------ lease / ack / release
 
-    def lease(self, max_batches: int = 256, max_bytes: int = 256 * 1024, lease_s: float = 30.0) -> list[Entry]:
+    def lease(
+        self, max_batches: int = 256, max_bytes: int = 256 * 1024, lease_s: float = 30.0, *,
+        count_attempt: bool = True,
+    ) -> list[Entry]:
         """Lease up to ``max_batches`` oldest unleased batches (at least one if any, even when its
         body alone exceeds ``max_bytes``), for ``lease_s`` seconds. Oldest first, so each
-        (device, stream) comes in ``seq`` order. Expired leases count as free.
+        (device, stream) comes in ``seq`` order. Expired leases count as free. With
+        ``count_attempt`` the batches' persisted ``attempts`` go up by one (a small write).
         """
         out: list[Entry] = []
         size = 0
@@ -403,8 +410,8 @@ class Outbox:
             done = False
             while not done:
                 rows = db.execute(
-                    "SELECT id, device_id, stream, seq, priority, body, n_samples, t_first_us, created_at_us "
-                    "FROM batches WHERE id > ? ORDER BY id LIMIT ?",
+                    "SELECT id, device_id, stream, seq, priority, body, n_samples, t_first_us, created_at_us, "
+                    "attempts FROM batches WHERE id > ? ORDER BY id LIMIT ?",
                     (after, _SCAN_CHUNK),
                 ).fetchall()
                 if not rows:
@@ -416,11 +423,22 @@ class Outbox:
                     if out and (len(out) >= max_batches or size + len(row[5]) > max_bytes):
                         done = True
                         break
-                    out.append(Entry(row[0], row[1], row[2], row[3], Priority(row[4]), row[5], row[6], row[7], row[8]))
+                    out.append(
+                        Entry(row[0], row[1], row[2], row[3], Priority(row[4]), row[5], row[6], row[7], row[8],
+                              row[9] + int(count_attempt))
+                    )
                     size += len(row[5])
                     if len(out) >= max_batches:
                         done = True
                         break
+            if out and count_attempt:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany("UPDATE batches SET attempts=attempts+1 WHERE id=?", [(e.id,) for e in out])
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
             until = now + lease_s
             for e in out:
                 self._leases[e.id] = until
@@ -435,13 +453,13 @@ class Outbox:
                 for i in ids:
                     self._leases.pop(i, None)
 
-    def ack(self, keys: Sequence[BatchKey]) -> dict[str, int]:
-        """Delete acknowledged batches (one transaction); return samples removed per stream.
+    def ack(self, keys: Sequence[BatchKey]) -> dict[BatchKey, int]:
+        """Delete acknowledged batches (one transaction); return ``{key: n_samples}`` of those removed.
 
         Unknown keys (already acknowledged, or dropped) are ignored, so a late or duplicate ack is
         harmless.
         """
-        removed: dict[str, int] = {}
+        removed: dict[BatchKey, int] = {}
         if not keys:
             return removed
         with self._lock:
@@ -461,7 +479,7 @@ class Outbox:
                     nb += 1
                     ns += row[1]
                     nbytes += row[2]
-                    removed[stream] = removed.get(stream, 0) + row[1]
+                    removed[(dev, stream, int(seq))] = row[1]
                 if nb:
                     db.execute(
                         "UPDATE totals SET batches=batches-?, samples=samples-?, bytes=bytes-? WHERE id=0",

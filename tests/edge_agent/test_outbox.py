@@ -101,7 +101,7 @@ def test_lease_respects_byte_budget_but_returns_at_least_one(tmp_path) -> None:
 def test_ack_deletes_and_is_idempotent(tmp_path, metrics) -> None:
     with Outbox(tmp_path / "o.db", metrics=metrics) as ob:
         keys = ob.append([hr_batch(n=7), hr_batch(n=3)])
-        assert ob.ack([keys[0], keys[0], ("nope", "heart_rate", 1)]) == {"heart_rate": 7}
+        assert ob.ack([keys[0], keys[0], ("nope", "heart_rate", 1)]) == {keys[0]: 7}
         st = ob.stats()
         assert (st.batches, st.samples) == (1, 3)
         assert ob.ack([keys[0]]) == {}
@@ -195,3 +195,15 @@ def test_persisted_across_reopen_with_normal_sync(tmp_path) -> None:
         assert ob.keys() == keys
         assert ob.stats().samples == 15
         assert np.array_equal(decode_batches(ob.lease(1)[0].body)[0].values, [60, 61, 62])
+
+
+def test_attempts_are_persisted(tmp_path) -> None:
+    with Outbox(tmp_path / "o.db", metrics=EdgeMetrics()) as ob:
+        ob.append([hr_batch()])
+        assert ob.lease(1)[0].attempts == 1
+        ob.release()
+        assert ob.lease(1)[0].attempts == 2
+    with Outbox(tmp_path / "o.db", metrics=EdgeMetrics()) as ob:
+        assert ob.lease(1)[0].attempts == 3
+        ob.release()
+        assert ob.lease(1, count_attempt=False)[0].attempts == 3
