@@ -126,3 +126,49 @@ def test_clock_seq_strictly_increases_even_if_clock_goes_back() -> None:
     t[0] = 10
     assert seq("d", "heart_rate") == a + 1
     assert seq("d", "rr_interval") == 10
+
+
+# ------------------------------------------------------------------ derived streams (dsp)
+from edge_agent.config import AthleteConfig, PipelineConfig  # noqa: E402
+from edge_agent.pipeline import DevicePipeline  # noqa: E402
+
+
+def _feed_hr(p: DevicePipeline, hr: list[int], t0: int = T0) -> None:
+    p.feed(Samples("heart_rate", [t0 + i * 1_000_000 for i in range(len(hr))], hr))
+
+
+def test_zones_trimp_calories_from_hr_match_the_formulas() -> None:
+    a = AthleteConfig("alice", sex="female", age_years=40, weight_kg=60, hr_rest_bpm=60, hr_max_bpm=180)
+    p = DevicePipeline("d1", a, PipelineConfig(derived_interval_s=5))
+    # Karvonen: reserve 120, zone edges 120/132/144/156/168 bpm
+    hr = [100] * 60 + [125] * 60 + [150] * 60 + [170] * 61
+    _feed_hr(p, hr)
+    out = {s.stream: s for s in p.tick(T0 + 241_000_000)}
+    zones = out["hr_zone"].values
+    assert zones[:60] == [0] * 60 and zones[60:120] == [1] * 60 and zones[120:180] == [3] * 60 and zones[180:] == [5] * 61
+    (tiz,) = out["time_in_zone"].values
+    assert list(tiz) == [60_000, 60_000, 0, 60_000, 0, 60_000]  # ms per zone 0..5
+    # Banister TRIMP, women: sum over minutes of x * 0.86 * exp(1.67 x), x = HRR fraction
+    import math
+    exp = sum(x * 0.86 * math.exp(1.67 * x) for x in ((100 - 60) / 120, (125 - 60) / 120, (150 - 60) / 120, (170 - 60) / 120))
+    assert out["trimp"].values[0] / 1000 == pytest.approx(exp, rel=1e-3)
+    kcal = out["calories"].values[0] / 1000
+    keytel = sum(max(0, -20.4022 + 0.4472 * h - 0.1263 * 60 + 0.074 * 40) for h in (100, 125, 150, 170)) / 4.184
+    assert kcal == pytest.approx(keytel, rel=1e-3)
+    assert p.live.zone == 5 and p.live.hr_bpm == 170
+
+
+def test_rmssd_from_rr_with_an_artifact_corrected() -> None:
+    p = DevicePipeline("d1", None, PipelineConfig(derived_interval_s=5, rmssd_window_s=30))
+    rng = np.random.default_rng(0)
+    rr_ms = 800 + rng.normal(0, 20, 400)
+    rr_ms[200] = 1600  # a missed beat
+    rr = [int(round(x * 1024 / 1000)) for x in rr_ms]
+    t = (T0 + np.cumsum(np.array(rr) * 1e6 / 1024)).astype(np.int64) // 1000 * 1000
+    vals: list[int] = []
+    for i in range(0, 400, 10):
+        p.feed(Samples("rr_interval", list(map(int, t[i:i + 10])), rr[i:i + 10]))
+        vals += [v for s in p.tick(int(t[min(i + 9, 399)])) if s.stream == "hrv_rmssd" for v in s.values]
+    assert len(vals) > 30 and p.live.rmssd_ms is not None
+    # true RMSSD is 20*sqrt(2) = 28 ms; an uncorrected 1600 ms beat would give ~180 ms in its windows
+    assert all(10 < v / 100 < 45 for v in vals), (min(vals), max(vals))
