@@ -33,9 +33,9 @@ while True:
     i += 1
     if i % 7 == 0:  # acknowledge some, so deletes race with the kill too
         got = ob.lease(3)
-        ob.ack([e.key for e in got])
-        for e in got:
+        for e in got:  # announced before the ack: it may or may not commit before the kill
             print("A", e.device_id, e.stream, e.seq, flush=True)
+        ob.ack([e.key for e in got])
 """
 
 
