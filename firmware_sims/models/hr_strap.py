@@ -145,7 +145,7 @@ class HeartRateStrap(DeviceModel):
 
     def read(self, char_uuid: str) -> bytes:
         if char_uuid == BODY_SENSOR_LOCATION:
-            return encode(0x2A38, sensor_location=1)
+            return encode(0x2A38, body_sensor_location=1)
         if char_uuid == BATTERY_LEVEL:
             return encode(0x2A19, battery_level_pct=self._battery_pct)
         if char_uuid in DIS_CHARS:
