@@ -31,3 +31,146 @@ class SteppingClock:
 
     def __call__(self) -> int:
         return self.t_us
+
+
+# ----------------------------------------------------------------------------- a tiny ingest side
+
+import asyncio  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Callable  # noqa: E402
+
+from protocols.wire import decode_envelope  # noqa: E402
+from protocols.wire.gen.fittrack.v1 import envelope_pb2  # noqa: E402
+
+
+@dataclass
+class FakeIngest:
+    """What a real ingest server does, in memory: decode, dedupe on (device, stream, seq), Ack.
+
+    ``stored[(device_id, stream)]`` lists the batches in arrival order (for order checks);
+    ``rows[(device_id, stream)]`` maps t_us -> value of every stored sample (for loss checks).
+    ``policy(envelope) -> str`` may answer "ok" (default), "drop" (not stored, no Ack),
+    "lose_ack" (stored, but the Ack is lost), "retry".
+    ``reject(batch) -> str | None`` gives a reason to REJECT a batch.
+    """
+
+    policy: Callable[[object], str] = lambda env: "ok"
+    reject: Callable[[object], str | None] = lambda b: None
+    ledger: set = field(default_factory=set)
+    stored: dict = field(default_factory=dict)
+    rows: dict = field(default_factory=dict)
+    duplicates: int = 0
+    envelopes: int = 0
+
+    def handle(self, data: bytes) -> envelope_pb2.Ack | None:
+        env = decode_envelope(data)
+        self.envelopes += 1
+        what = self.policy(env)
+        if what == "drop":
+            return None
+        if what == "retry":
+            return envelope_pb2.Ack(envelope_seq=env.seq, agent_id=env.agent_id, status=envelope_pb2.ACK_STATUS_RETRY,
+                                    retry_after_ms=50, message="storage down (test)")
+        ack = envelope_pb2.Ack(envelope_seq=env.seq, agent_id=env.agent_id, status=envelope_pb2.ACK_STATUS_OK)
+        for b in env.batches:
+            key = (b.device_id, b.stream, b.seq)
+            reason = self.reject(b)
+            if reason:
+                st, n = envelope_pb2.BATCH_STATUS_REJECTED, 0
+                ack.status = envelope_pb2.ACK_STATUS_PARTIAL
+            elif key in self.ledger:
+                st, n = envelope_pb2.BATCH_STATUS_DUPLICATE, 0
+                self.duplicates += 1
+            else:
+                self.ledger.add(key)
+                self.stored.setdefault((b.device_id, b.stream), []).append(b)
+                rows = self.rows.setdefault((b.device_id, b.stream), {})
+                for t, v in zip(b.t_us.tolist(), b.values.tolist()):
+                    assert t not in rows, f"sample at {t} of {key} stored twice"
+                    rows[t] = v
+                st, n = envelope_pb2.BATCH_STATUS_STORED, len(b)
+            ack.batches.add(device_id=b.device_id, stream=b.stream, seq=b.seq, status=st, samples_stored=n,
+                            reason=reason or "")
+        return None if what == "lose_ack" else ack
+
+    def n_samples(self) -> int:
+        return sum(len(r) for r in self.rows.values())
+
+
+class FakeUplink:
+    """An in-memory uplink to a :class:`FakeIngest` (see edge_agent.uplink.base.Uplink).
+
+    ``hub.up`` False: connecting fails (server down). ``hub.cut()`` ends every live connection.
+    """
+
+    transport = "fake"
+
+    def __init__(self, hub: "FakeHub") -> None:
+        self.hub = hub
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    async def __aenter__(self):
+        from edge_agent.uplink.base import AuthError, Unavailable
+
+        self.hub.connects += 1
+        if self.hub.auth_fail:
+            raise AuthError("token refused (test)")
+        if not self.hub.up:
+            raise Unavailable("server down (test)")
+        self.hub.live.append(self)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self in self.hub.live:
+            self.hub.live.remove(self)
+
+    async def send(self, envelope: bytes, envelope_seq: int) -> None:
+        from edge_agent.uplink.base import Unavailable
+
+        if self not in self.hub.live:
+            raise Unavailable("connection lost (test)")
+        self.hub.sent_seqs.append(envelope_seq)
+        ack = self.hub.ingest.handle(envelope)
+        if ack is not None:
+            delay = self.hub.ack_delay_s
+            if delay:
+                asyncio.get_running_loop().call_later(delay, self.queue.put_nowait, ack.SerializeToString())
+            else:
+                self.queue.put_nowait(ack.SerializeToString())
+
+    async def acks(self):
+        from edge_agent.uplink.base import Unavailable, parse_ack
+
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                raise Unavailable("connection lost (test)")
+            yield parse_ack(item)
+
+
+@dataclass
+class FakeHub:
+    ingest: FakeIngest = field(default_factory=FakeIngest)
+    up: bool = True
+    auth_fail: bool = False
+    ack_delay_s: float = 0.0
+    connects: int = 0
+    live: list = field(default_factory=list)
+    sent_seqs: list = field(default_factory=list)
+
+    def factory(self, config) -> FakeUplink:
+        return FakeUplink(self)
+
+    def cut(self) -> None:
+        for u in list(self.live):
+            self.live.remove(u)
+            u.queue.put_nowait(None)
+
+
+def uplink_config(transport: str = "mqtt", **kw):
+    from edge_agent.uplink.config import UplinkConfig
+
+    base = dict(transport=transport, host="127.0.0.1", port=1, tenant="gym-1", agent_id="agent-1",
+                ack_timeout_s=2.0, backoff_base_s=0.05, backoff_cap_s=0.2, connect_timeout_s=3.0)
+    base.update(kw)
+    return UplinkConfig(**base)
