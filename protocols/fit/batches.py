@@ -53,6 +53,9 @@ class BatchBuilder:
         if len(t_us) == 0:
             return
         p = self._streams.get(stream)
+        if p is not None and (p.scale, p.unit, p.resolution_us) != (scale, unit, resolution_us):
+            self._cut(stream, p, final=True)  # a batch has one scale: close the window here
+            p.scale, p.unit, p.resolution_us = scale, unit, resolution_us
         if p is None:
             p = self._streams[stream] = _Pending(scale, unit, resolution_us)
         p.t.append(np.asarray(t_us, dtype=np.int64))

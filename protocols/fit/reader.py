@@ -47,7 +47,10 @@ CHUNK_MESSAGES = 16_384
 #: Global messages decoded one by one for the summary.
 SUMMARY_MESGS = np.array([Mesg.FILE_ID, Mesg.SPORT, Mesg.SESSION, Mesg.LAP, Mesg.DEVELOPER_DATA_ID,
                           Mesg.FIELD_DESCRIPTION], dtype=np.int32)
-#: An RR beat sequence is re-anchored on the running record time when it drifts more than this.
+#: RR beat times (``hrv`` messages carry none): the cumulative sum of the intervals, anchored so
+#: that the first message's last beat falls on the running timestamp (the record the message
+#: follows), and re-anchored the same way whenever a message's last beat would drift more than
+#: this from the running timestamp (pauses, gaps, a new chained file).
 RR_REANCHOR_MS = 5_000
 RECORD_RES_US = 1_000_000
 RR_RES_US = 1_000
@@ -394,8 +397,9 @@ class _Extractor:
             if rr is None or rr.size == 0 or a <= 0:
                 continue
             anchor_ms = (a + FIT_EPOCH_S) * 1000
-            if self._beat_ms is None or abs(self._beat_ms - anchor_ms) > RR_REANCHOR_MS:
-                self._beat_ms = anchor_ms
+            total = int(rr.sum())
+            if self._beat_ms is None or abs(self._beat_ms + total - anchor_ms) > RR_REANCHOR_MS:
+                self._beat_ms = anchor_ms - total  # the message's last beat at the running time
             t = self._beat_ms + np.cumsum(rr)
             self._beat_ms = int(t[-1])
             ts_out.append(t * 1000)
@@ -451,6 +455,8 @@ def _read(buf: np.ndarray, *, strict: bool, sink, fast: bool) -> FitImport:
     else:
         from .reference import read_reference
         rc, mc, extra = read_reference(bytes(buf[:valid]), builder, summary)
+        if strict and extra:
+            raise FitError.from_problems(extra)
         problems.extend(extra)
         decoder = "fitdecode"
     builder.flush()

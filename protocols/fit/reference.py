@@ -38,11 +38,19 @@ def _field_raw(msg, num: int) -> int | None:
     return None
 
 
-def _value(msg, num: int, fit_scale: float, fit_offset: float) -> int | None:
+#: Resolution kept for values expanded from components, where it is finer than the field's own:
+#: record.compressed_speed_distance gives distance in 1/16 m (FIT profile).
+COMPONENT_SCALE = {5: 16.0}
+
+
+def _value(msg, num: int, fit_scale: float, fit_offset: float) -> tuple[int, float] | None:
+    """(raw, FIT scale) of record field ``num`` (FIT raw integer of that field, or of the
+    component it was expanded from: speed in 1/100 m/s -> exact in 1/1000, distance 1/16 m)."""
     r = _field_raw(msg, num)
     if r is None or isinstance(r, int):
-        return r
-    return int(round((float(r.raw_value) + fit_offset) * fit_scale))
+        return None if r is None else (r, fit_scale)
+    sc = COMPONENT_SCALE.get(num, fit_scale)
+    return int(round((float(r.raw_value) + fit_offset) * sc)), sc
 
 
 def read_reference(data: bytes, builder: BatchBuilder, summary: SummaryCollector) -> tuple[int, int, list[Problem]]:
@@ -63,9 +71,10 @@ def read_reference(data: bytes, builder: BatchBuilder, summary: SummaryCollector
 
     def flush() -> None:
         for sf in RECORD_STREAMS:
-            if sf.stream in cols:
-                t, v = cols.pop(sf.stream)
-                builder.add(sf.stream, np.array(t, np.int64), np.array(v, np.int64), scale=sf.scale, unit=sf.unit,
+            for key in [k for k in cols if k == sf.stream or k.startswith(sf.stream + "@")]:
+                t, v = cols.pop(key)
+                scale = sf.scale if key == sf.stream else 1.0 / float(key.split("@")[1])
+                builder.add(sf.stream, np.array(t, np.int64), np.array(v, np.int64), scale=scale, unit=sf.unit,
                             resolution_us=RECORD_RES_US)
         if "position" in cols:
             t, v = cols.pop("position")
@@ -111,9 +120,11 @@ def read_reference(data: bytes, builder: BatchBuilder, summary: SummaryCollector
                     t_us = (ts + FIT_EPOCH_S) * 1_000_000
                     for sf in RECORD_STREAMS:
                         for num in sf.fields:
-                            v = _value(frame, num, sf.fit_scale, sf.fit_offset)
-                            if v is not None:
-                                push(sf.stream, t_us, v - sf.raw_offset)
+                            got = _value(frame, num, sf.fit_scale, sf.fit_offset)
+                            if got is not None:
+                                raw, sc = got
+                                key = sf.stream if sc == sf.fit_scale else f"{sf.stream}@{sc:g}"
+                                push(key, t_us, raw - round(sf.fit_offset * sc))
                                 break
                     la = _field_raw(frame, POSITION_FIELDS[0])
                     lo = _field_raw(frame, POSITION_FIELDS[1])
@@ -130,18 +141,18 @@ def read_reference(data: bytes, builder: BatchBuilder, summary: SummaryCollector
                         rr = [x for x in vals if isinstance(x, int)]
                         if rr:
                             anchor = (last_ts + FIT_EPOCH_S) * 1000
-                            if beat_ms is None or abs(beat_ms - anchor) > RR_REANCHOR_MS:
-                                beat_ms = anchor
+                            if beat_ms is None or abs(beat_ms + sum(rr) - anchor) > RR_REANCHOR_MS:
+                                beat_ms = anchor - sum(rr)
                             for x in rr:
                                 beat_ms += x
                                 push("rr_interval", beat_ms * 1000, x)
                 if len(cols.get("heart_rate", ((),))[0]) >= 4096:
                     flush()
-    except fitdecode.FitError as exc:
+    except Exception as exc:  # noqa: BLE001 - fitdecode raises more than FitError on odd input
         # the valid prefix may end inside a record or before a CRC: an EOF there is expected
         at_end = isinstance(exc, fitdecode.FitEOFError) and exc.offset + exc.got >= len(data)
         if not at_end:
             problems.append(Problem(ProblemKind.DECODER_ERROR, getattr(exc, "offset", offset),
-                                    f"fitdecode: {exc}"))
+                                    f"fitdecode: {type(exc).__name__}: {exc}"))
     flush()
     return records, messages, problems

@@ -50,6 +50,9 @@ class FitSummary:
     files: int
     time_created_us: int | None
     relative_time: bool  # some timestamps were relative (< 0x10000000: seconds since power-on)
+    avg_speed_mps: float | None = None  # first session's enhanced_avg_speed or avg_speed
+    first_record_us: int | None = None  # time of the first / last record with a timestamp
+    last_record_us: int | None = None
 
     @property
     def device_id(self) -> str:
@@ -143,6 +146,13 @@ class SummaryCollector:
             start = fit_time_us(self.first_t)
         if dur is None and self.first_t is not None and self.last_t is not None:
             dur = float(self.last_t - self.first_t)
+        avg = None
+        if self.sessions:
+            for num in (124, 14):
+                v = self.sessions[0].get(num)
+                if isinstance(v, int):
+                    avg = v / 1000.0
+                    break
         tc = fid.get(4)
         return FitSummary(
             file_type=FILE_TYPES.get(ftype, str(ftype)) if isinstance(ftype, int) else None,
@@ -157,6 +167,9 @@ class SummaryCollector:
             files=self.files,
             time_created_us=fit_time_us(tc) if isinstance(tc, int) else None,
             relative_time=self.relative,
+            avg_speed_mps=avg,
+            first_record_us=fit_time_us(self.first_t) if self.first_t is not None else None,
+            last_record_us=fit_time_us(self.last_t) if self.last_t is not None else None,
         )
 
 
