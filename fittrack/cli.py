@@ -23,6 +23,8 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("demo", "firmware_sims.demo", "run a self-contained end-to-end demo on the embedded store (SQLite)"),
     Command("ble", "protocols.ble.cli", "decode/encode Bluetooth LE fitness characteristics (hex <-> fields)"),
+    Command("edge", "edge_agent.cli", "run the edge agent (BLE devices, FIT folder -> DSP -> outbox -> MQTT/gRPC), its status"),
+    Command("pair", "edge_agent.pair", "scan for BLE fitness devices and add the chosen ones to the agent's edge.toml"),
     Command("version", "fittrack.version", "print versions of the gateway and its key libraries"),
 )
 
