@@ -64,8 +64,7 @@ E_ALREADY_CONNECTED = "org.bluez.Error.AlreadyConnected"
 E_NOT_READY = "org.bluez.Error.NotReady"
 E_NOT_SUPPORTED = "org.bluez.Error.NotSupported"
 E_INVALID_ARGS = "org.bluez.Error.InvalidArguments"
-E_INVALID_OFFSET = "org.bluez.Error.InvalidOffset"
-E_INVALID_LEN = "org.bluez.Error.InvalidValueLength"
+E_IMPROPERLY_CONFIGURED = "org.bluez.Error.ImproperlyConfigured"
 E_DOES_NOT_EXIST = "org.bluez.Error.DoesNotExist"
 
 
@@ -80,16 +79,22 @@ class BluezError(Exception):
 def att_to_bluez(e: AttError) -> BluezError:
     """Map an ATT error as BlueZ's gatt-client.c create_gatt_dbus_error() does."""
     c = e.code
-    if c in (0x02, 0x03):
-        return BluezError(E_NOT_PERMITTED, "Read not permitted" if c == 0x02 else "Write not permitted")
-    if c in (0x05, 0x08, 0x0C, 0x0F):
+    if c == 0x02:
+        return BluezError(E_NOT_PERMITTED, "Read not permitted")
+    if c == 0x03:
+        return BluezError(E_NOT_PERMITTED, "Write not permitted")
+    if c in (0x05, 0x0C, 0x0F):  # insufficient authentication / key size / encryption
+        return BluezError(E_NOT_PERMITTED, "Not paired")
+    if c == 0x08:
         return BluezError(E_NOT_AUTHORIZED, "Not authorized")
     if c == 0x07:
-        return BluezError(E_INVALID_OFFSET, "Invalid offset")
+        return BluezError(E_INVALID_ARGS, "Invalid offset")
     if c == 0x0D:
-        return BluezError(E_INVALID_LEN, "Invalid Length")
+        return BluezError(E_INVALID_ARGS, "Invalid Length")
     if c == 0x06:
         return BluezError(E_NOT_SUPPORTED, "Request not supported")
+    if c == 0xFD:
+        return BluezError(E_IMPROPERLY_CONFIGURED, "Improperly configured")
     return BluezError(E_FAILED, f"Operation failed with ATT error: 0x{c:02x}")
 
 
@@ -706,7 +711,7 @@ class SimBluez:
             value = d.model.read(c.uuid)
             offset = int(msg.body[0].get("offset", Variant("q", 0)).value) if msg.body else 0
             if offset > len(value):
-                raise BluezError(E_INVALID_OFFSET, "Invalid offset")
+                raise BluezError(E_INVALID_ARGS, "Invalid offset")
             c.value = value
             self._send(Message.new_method_return(msg, "ay", [value[offset:]]))
             self._props_changed(c.path, CHAR_IFACE, {"Value": Variant("ay", value)})
