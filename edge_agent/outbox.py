@@ -31,7 +31,6 @@ busy timeout); only one process should lease.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sqlite3
 import threading
@@ -275,6 +274,7 @@ class Outbox:
             db.execute("BEGIN IMMEDIATE")
             try:
                 last_cache: dict[tuple[str, str], int] = {}
+                rows: list[tuple] = []
                 add_b = add_s = add_bytes = 0
                 for b in batches:
                     n = len(b)
@@ -291,8 +291,10 @@ class Outbox:
                         seq = max(last + 1, now)
                         if seq > _INT63:
                             raise OutboxError(f"{ds}: seq space exhausted")
-                        if seq != b.seq:
-                            b = dataclasses.replace(b, seq=seq)
+                        if seq != b.seq:  # already validated: rebuild without validating again
+                            b = SampleBatch._trusted(  # noqa: SLF001
+                                b.device_id, b.stream, seq, b.t_us, b.values, b.scale, b.unit, b.time_resolution_us
+                            )
                     else:
                         seq = b.seq
                         if seq <= last:
@@ -303,16 +305,17 @@ class Outbox:
                             raise OutboxError(f"{b.device_id}/{b.stream}: seq {seq} is above 2**63-1")
                     last_cache[ds] = seq
                     body = encode_batches([b])
-                    db.execute(
-                        "INSERT INTO batches (device_id, stream, seq, priority, body, n_samples, t_first_us,"
-                        " created_at_us) VALUES (?,?,?,?,?,?,?,?)",
-                        (b.device_id, b.stream, seq, int(priority_of(b.stream)), body, n, int(b.t_us[0]), now),
-                    )
+                    rows.append((b.device_id, b.stream, seq, int(priority_of(b.stream)), body, n, int(b.t_us[0]), now))
                     keys.append((b.device_id, b.stream, seq))
                     appended[b.stream] = appended.get(b.stream, 0) + n
                     add_b += 1
                     add_s += n
                     add_bytes += len(body)
+                db.executemany(
+                    "INSERT INTO batches (device_id, stream, seq, priority, body, n_samples, t_first_us,"
+                    " created_at_us) VALUES (?,?,?,?,?,?,?,?)",
+                    rows,
+                )
                 if last_cache:
                     db.executemany(
                         "INSERT INTO seqs (device_id, stream, last_seq) VALUES (?,?,?) "
