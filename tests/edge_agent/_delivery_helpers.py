@@ -174,3 +174,50 @@ def uplink_config(transport: str = "mqtt", **kw):
                 ack_timeout_s=2.0, backoff_base_s=0.05, backoff_cap_s=0.2, connect_timeout_s=3.0)
     base.update(kw)
     return UplinkConfig(**base)
+
+
+# ----------------------------------------------------------------------------- a private Mosquitto
+
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateMosquitto:
+    """A Mosquitto of the test's own on a free port (so it can be restarted); stop() by PID."""
+
+    def __init__(self, folder: Path, port: int | None = None, extra_conf: str = "") -> None:
+        self.port = port or free_port()
+        self.conf = folder / f"mosquitto-{self.port}.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+            + extra_conf
+        )
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "PrivateMosquitto":
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
