@@ -105,14 +105,18 @@ class EdgeAgent:
         self.watch: Any = None
         self._pending: list[SampleBatch] = []
         self._stop = asyncio.Event()
+        self._drain_s = 0.0
         self._started_us = 0
         self.appended_batches = 0
         self.appended_samples = 0
         self.append_errors = 0
 
     # ------------------------------------------------------------------------------- public
-    def stop(self) -> None:
-        """Ask :meth:`run` to shut down cleanly."""
+    def stop(self, drain_s: float = 0.0) -> None:
+        """Ask :meth:`run` to shut down cleanly: devices disconnected, open batches and derived
+        streams flushed into the outbox; with ``drain_s`` > 0 the uplink then gets up to that
+        long to deliver everything before it is stopped (what is left stays in the outbox)."""
+        self._drain_s = drain_s
         self._stop.set()
 
     async def run(self) -> None:
@@ -267,6 +271,9 @@ class EdgeAgent:
             if self._pending:
                 await self._append()
         if self.delivery is not None:
+            if self._drain_s > 0:
+                drained = await self.delivery.wait_empty(self._drain_s)
+                log.info("shutdown: outbox %s", "drained" if drained else f"not drained within {self._drain_s:.0f} s (kept)")
             self.delivery.stop()
         for t in tasks:
             try:
