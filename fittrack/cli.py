@@ -25,6 +25,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("ble", "protocols.ble.cli", "decode/encode Bluetooth LE fitness characteristics (hex <-> fields)"),
     Command("edge", "edge_agent.cli", "run the edge agent (BLE devices, FIT folder -> DSP -> outbox -> MQTT/gRPC), its status"),
     Command("pair", "edge_agent.pair", "scan for BLE fitness devices and add the chosen ones to the agent's edge.toml"),
+    Command("sim", "firmware_sims.cli", "simulated BlueZ for bleak without a radio (sim bluez); uplink load generator (sim load)"),
     Command("version", "fittrack.version", "print versions of the gateway and its key libraries"),
 )
 
