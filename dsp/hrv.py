@@ -188,12 +188,19 @@ def _lomb_kernel(t: np.ndarray, y: np.ndarray, freqs: np.ndarray, out: np.ndarra
         out[k] = 0.5 * p
 
 
-def _band_powers(f: np.ndarray, psd: np.ndarray, bands: dict[str, tuple[float, float]]) -> dict[str, float]:
+def _band_powers(f: np.ndarray, psd: np.ndarray, bands: dict[str, tuple[float, float]],
+                 integration: str = "sum") -> dict[str, float]:
     df = float(f[1] - f[0])
     res: dict[str, float] = {}
     for name, (lo, hi) in bands.items():
-        sel = (f >= lo) & (f <= hi)
-        res[name] = float(np.sum(psd[sel]) * df)
+        if integration == "sum":
+            sel = (f >= lo) & (f <= hi)
+            res[name] = float(np.sum(psd[sel]) * df)
+        elif integration == "trapz":
+            sel = (f >= lo) & (f < hi)
+            res[name] = float(np.trapezoid(psd[sel], f[sel])) if np.count_nonzero(sel) > 1 else 0.0
+        else:
+            raise ValueError(f"integration must be 'sum' or 'trapz', got {integration!r}")
     res["total_power"] = res["vlf"] + res["lf"] + res["hf"]
     lfhf = res["lf"] + res["hf"]
     res["lf_hf"] = res["lf"] / res["hf"] if res["hf"] > 0 else float("nan")
@@ -204,7 +211,8 @@ def _band_powers(f: np.ndarray, psd: np.ndarray, bands: dict[str, tuple[float, f
 
 def frequency_domain(rr_ms: np.ndarray, method: str = "welch", *, fs_hz: float = 4.0, nfft: int = 4096,
                      nperseg: int | None = None, window: str = "hamming", lomb_nfft: int = 256,
-                     bands: dict[str, tuple[float, float]] | None = None) -> dict[str, float]:
+                     bands: dict[str, tuple[float, float]] | None = None,
+                     integration: str = "sum") -> dict[str, float]:
     """Frequency-domain HRV: ``vlf``, ``lf``, ``hf``, ``total_power`` (ms²), ``lf_hf``, ``lf_nu``, ``hf_nu`` (%).
 
     ``method="welch"`` (defaults reproduce pyhrv's published sample report): the NN series is placed
@@ -212,6 +220,9 @@ def frequency_domain(rr_ms: np.ndarray, method: str = "welch", *, fs_hz: float =
     the mean removed, then Welch with a Hamming window, ``nperseg`` = 300 samples (75 s) when the
     series is at least 5 min long, else ``nperseg = nfft``, 50 % overlap, ``nfft`` = 4096, per-segment
     constant detrend, one-sided density in ms²/Hz. Band power = sum(PSD in band) * df, bands closed.
+    ``integration="trapz"`` integrates with the trapezoid rule over ``[lo, hi)`` instead (the
+    rhenanbartels/hrv convention; with ``window="hann", nperseg=256, nfft=256`` it reproduces that
+    library's defaults).
 
     ``method="lomb"``: Lomb-Scargle on the uneven beat times (mean removed), ``lomb_nfft`` = 256
     frequencies evenly from 0 to 0.4 Hz, scaled to a one-sided PSD in ms²/Hz
@@ -233,7 +244,7 @@ def frequency_domain(rr_ms: np.ndarray, method: str = "welch", *, fs_hz: float =
             nperseg = nfft if t[-1] < 300000.0 else 300
         nperseg = min(nperseg, x.size)
         f, p = welch(x, fs=fs_hz, window=window, nperseg=nperseg, nfft=max(nfft, nperseg), scaling="density")
-        return _band_powers(f, p, bands)
+        return _band_powers(f, p, bands, integration)
     if method == "lomb":
         rr = _rr(rr_ms, 4)
         t_s = np.cumsum(rr) / 1000.0
@@ -244,7 +255,7 @@ def frequency_domain(rr_ms: np.ndarray, method: str = "welch", *, fs_hz: float =
         _lomb_kernel(t_s, y, f, p)
         duration = t_s[-1] - t_s[0]
         psd = 2.0 * p * duration / rr.size
-        return _band_powers(f, psd, bands)
+        return _band_powers(f, psd, bands, integration)
     raise ValueError(f"method must be 'welch' or 'lomb', got {method!r}")
 
 

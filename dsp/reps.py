@@ -76,11 +76,13 @@ class RepResult:
 @njit
 def _rep_kernel(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, cov: np.ndarray, v: np.ndarray,
                 u: np.ndarray, lam: float, dt: float, fstate: np.ndarray, istate: np.ndarray, a_cov: float, a_env: float, k_h: float,
-                floor: float, min_half: int, gap: int, out_idx: np.ndarray, out_amp: np.ndarray) -> int:
+                floor: float, min_half: int, gap: int, out_idx: np.ndarray, out_amp: np.ndarray,
+                out_tail: np.ndarray) -> int:
     """Process samples; write the global sample index of every accepted half into ``out_idx``.
 
     fstate = [envelope, peak |x| since the last half, peak of the lobe cut off by the last rest];
-    ``out_amp`` gets the peak of the lobe that each half ends. istate = [sample counter, hysteresis state (-1/0/+1), last half index].
+    ``out_amp`` gets the peak of the lobe that each half ends, ``out_tail`` the rest-lobe peak
+    stored at the latest rest before it (what the caller needs to close the previous set). istate = [sample counter, hysteresis state (-1/0/+1), last half index].
     """
     n = x.shape[0]
     d = x.shape[1]
@@ -145,6 +147,7 @@ def _rep_kernel(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, cov: np.ndarray,
             elif cnt - last >= min_half:
                 out_idx[m] = cnt
                 out_amp[m] = peak
+                out_tail[m] = fstate[2]
                 peak = ap
                 m += 1
                 last = cnt
@@ -157,6 +160,7 @@ def _rep_kernel(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, cov: np.ndarray,
             elif cnt - last >= min_half:
                 out_idx[m] = cnt
                 out_amp[m] = peak
+                out_tail[m] = fstate[2]
                 peak = ap
                 m += 1
                 last = cnt
@@ -256,17 +260,18 @@ class RepCounter:
         start = int(self._i[0])
         out = np.empty(a.shape[0] // max(1, self._params[4]) + 2, dtype=np.int64)
         amp = np.empty(out.size)
+        tail = np.empty(out.size)
         if start == 0 and a.shape[0]:
             from scipy.signal import sosfilt_zi
 
             self._zi[:] = sosfilt_zi(self._sos)[:, None, :] * a[0][None, :, None]
         m = _rep_kernel(a, self._sos, self._zi, self._cov, self._v, self._u, self._lam, 1.0 / self.fs_hz,
-                        self._f, self._i, *self._params, out, amp)
+                        self._f, self._i, *self._params, out, amp, tail)
         events: list[RepEvent] = []
         gap = int(round(self.max_gap_s * self.fs_hz))
-        for idx, pk in zip(out[:m].tolist(), amp[:m].tolist()):
+        for idx, pk, tp in zip(out[:m].tolist(), amp[:m].tolist(), tail[:m].tolist()):
             if self._halves and idx - self._halves[-1] > gap:
-                events.extend(self._close(float(self._f[2])))
+                events.extend(self._close(tp))
             self._halves.append(idx)
             self._amps.append(pk)
             events.extend(self._advance())
