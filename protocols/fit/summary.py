@@ -93,7 +93,7 @@ class SummaryCollector:
         elif gmn == Mesg.DEVELOPER_DATA_ID:
             idx = f.get(3)
             app = f.get(1)
-            if isinstance(app, tuple) and all(isinstance(x, int) for x in app):
+            if isinstance(app, tuple) and all(isinstance(x, int) and 0 <= x < 256 for x in app):
                 app = bytes(app).hex()
             elif isinstance(app, (bytes, bytearray)):
                 app = bytes(app).hex()
