@@ -109,6 +109,8 @@ class RrClock:
     def __init__(self, max_drift_us: int = 1_500_000) -> None:
         self.max_drift_us = max_drift_us
         self._last_beat_us: float | None = None
+        self._floor_us: float | None = None  # last beat handed out (kept across resets)
+        self._last_q = -1
         self.reanchors = 0
 
     def reset(self) -> None:
@@ -128,19 +130,23 @@ class RrClock:
         if last is None or abs(last + acc - arrival_us) > self.max_drift_us or last + acc > arrival_us + self.max_drift_us:
             if last is not None:
                 self.reanchors += 1
+            # beats never go back past the previous notification's last beat
             start = arrival_us - acc
+            if self._floor_us is not None:
+                start = max(start, self._floor_us)
         else:
             start = last
         times = [start + c for c in cum]
-        self._last_beat_us = times[-1]
+        self._last_beat_us = self._floor_us = times[-1]
         out = []
-        prev = -1
+        prev = self._last_q
         for t in times:
             q = int(math.floor(t / TIME_RES_US)) * TIME_RES_US
             if q <= prev:  # two beats in one ms cannot happen (RR >= 1/1024 s rounds apart), but guard
                 q = prev + TIME_RES_US
             out.append(q)
             prev = q
+        self._last_q = prev
         return out
 
 
@@ -162,6 +168,7 @@ class ImuClock:
         self._last_raw = 0
         self._wraps = 0
         self._last_k = -1
+        self._last_t_us: float | None = None
         self.reanchors = 0
 
     def reset(self) -> None:
@@ -184,11 +191,16 @@ class ImuClock:
             k0 = first_sample
             self._rate = rate_hz
             self._anchor_us = arrival_us - (k0 + count - 1) * period
+            if self._last_t_us is not None and self._anchor_us + k0 * period < self._last_t_us + period:
+                # never back past (or onto) the samples already stamped: continue right after them
+                self._anchor_us = self._last_t_us + period - k0 * period
         self._last_raw = first_sample
         self._last_k = k0 + count - 1
         a = self._anchor_us
         res = TIME_RES_US
-        return [int((a + (k0 + i) * period) // res) * res for i in range(count)]
+        out = [int((a + (k0 + i) * period) // res) * res for i in range(count)]
+        self._last_t_us = a + (k0 + count - 1) * period
+        return out
 
 
 def _r(x: float, scale: float) -> int:

@@ -172,3 +172,17 @@ def test_rmssd_from_rr_with_an_artifact_corrected() -> None:
     assert len(vals) > 30 and p.live.rmssd_ms is not None
     # true RMSSD is 20*sqrt(2) = 28 ms; an uncorrected 1600 ms beat would give ~180 ms in its windows
     assert all(10 < v / 100 < 45 for v in vals), (min(vals), max(vals))
+
+
+def test_clocks_never_hand_out_a_time_twice_or_backwards() -> None:
+    rr = RrClock()
+    a = rr.beats(T0, [1024, 1024])
+    rr.reset()                                   # a quick reconnect: arrival - RR sum is before the last beat
+    b = rr.beats(T0 + 200_000, [1024])
+    assert b[0] > a[-1]
+    imu = ImuClock(max_drift_us=500_000)
+    x = imu.times(T0, 0, 5, 50)
+    y = imu.times(T0 - 2_000_000, 5, 5, 50)      # a late burst makes the arrival look early: re-anchor
+    z = imu.times(T0 + 3_000_000, 0, 5, 50)      # sensor restart
+    t = x + y + z
+    assert all(q > p for p, q in zip(t, t[1:])) and imu.reanchors == 2
