@@ -23,6 +23,7 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("demo", "firmware_sims.demo", "run a self-contained end-to-end demo on the embedded store (SQLite)"),
     Command("ble", "protocols.ble.cli", "decode/encode Bluetooth LE fitness characteristics (hex <-> fields)"),
+    Command("import", "fittrack.import_fit", "import FIT files (files, folders, globs) into a store or the agent outbox"),
     Command("edge", "edge_agent.cli", "run the edge agent (BLE devices, FIT folder -> DSP -> outbox -> MQTT/gRPC), its status"),
     Command("pair", "edge_agent.pair", "scan for BLE fitness devices and add the chosen ones to the agent's edge.toml"),
     Command("sim", "firmware_sims.cli", "simulated BlueZ for bleak without a radio (sim bluez); uplink load generator (sim load)"),
