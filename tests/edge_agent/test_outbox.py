@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from edge_agent.metrics import EdgeMetrics
-from edge_agent.outbox import Outbox, OutboxError, Priority, priority_of
+from edge_agent.outbox import BatchKey, Outbox, OutboxError, Priority, priority_of
 from protocols.wire import decode_batches
 from protocols.wire.codec import encode_envelope_body
 from protocols.wire import decode_envelope
@@ -207,3 +208,46 @@ def test_attempts_are_persisted(tmp_path) -> None:
         assert ob.lease(1)[0].attempts == 3
         ob.release()
         assert ob.lease(1, count_attempt=False)[0].attempts == 3
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["append", "lease", "release", "release_all", "ack"]), st.integers(1, 7)),
+                max_size=40))
+def test_lease_matches_a_simple_model(tmp_path_factory, ops) -> None:
+    """Whatever the mix of appends, leases, releases and acks: a lease returns the oldest free batches."""
+    path = tmp_path_factory.mktemp("model") / "o.db"
+    free: list[BatchKey] = []  # model: stored and not leased, in append order
+    leased: list[BatchKey] = []
+    order: dict[BatchKey, int] = {}
+    with Outbox(path, metrics=EdgeMetrics()) as ob:
+        ids: dict[BatchKey, int] = {}
+        for op, k in ops:
+            if op == "append":
+                for key in ob.append([hr_batch(n=1) for _ in range(k)]):
+                    order[key] = len(order)
+                    free.append(key)
+            elif op == "lease":
+                got = ob.lease(k, 1 << 30)
+                want = sorted(free, key=order.__getitem__)[:k]
+                assert [e.key for e in got] == want
+                for e in got:
+                    ids[e.key] = e.id
+                    free.remove(e.key)
+                    leased.append(e.key)
+            elif op == "release" and leased:
+                back = leased[::2][:k]
+                ob.release([ids[x] for x in back])
+                for x in back:
+                    leased.remove(x)
+                    free.append(x)
+            elif op == "release_all":
+                ob.release()
+                free += leased
+                leased.clear()
+            elif op == "ack" and (leased or free):
+                gone = (leased + free)[:k]
+                ob.ack(gone)
+                for x in gone:
+                    (leased if x in leased else free).remove(x)
+        assert ob.stats().batches == len(free) + len(leased)
+        assert sorted(e.key for e in ob.lease(10_000, 1 << 30)) == sorted(free)
