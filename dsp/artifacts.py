@@ -20,8 +20,9 @@ of ``dRR[i-1], dRR[i+1]`` and ``S22[i]`` = min (dRR[i] >= 0) / max of ``dRR[i+1]
   reports such a beat in two classes);
 - otherwise, for j = i (and i+1 when |dRR[i+1]| < |dRR[i+2]|): long ``dRR > 1 and S22 < -1``,
   short ``dRR < -1 and S22 > 1``, or ``|mRR| > 3``; a short beat with
-  ``|rr[j] + rr[j+1] - med[j]| < Th2`` is *extra*, a long beat with ``|rr[j]/2 - med[j]| < Th2``
-  is *missed*, anything else *long/short*.
+  ``|rr[j] + rr[j+1] - med[j]| < Th2`` is *extra*, a long beat with ``|rr[j]/k - med[j]| < Th2``
+  is *missed* (the paper has k = 2; we take ``k = max(2, round(rr[j]/med[j]))`` so two or more
+  missed beats in a row are found too), anything else *long/short*.
 
 Index convention (``rr[j]`` is the interval that ends at beat j+1): ``ectopic`` gives j of the
 interval that *ends at the ectopic beat* (for a premature ventricular beat, the short coupling
@@ -199,7 +200,10 @@ def _detect_kernel(rr: np.ndarray, alpha: float, c1: float, c2: float, half: int
             if not (eq3 or eq4 or eq5):
                 continue
             nx = rr[j + 1] if j + 1 < n else rr[j]
-            eq6 = abs(rr[j] / 2.0 - med[j]) < th2[j]
+            kk = np.floor(rr[j] / med[j] + 0.5)
+            if kk < 2.0:
+                kk = 2.0
+            eq6 = abs(rr[j] / kk - med[j]) < th2[j]  # paper: kk = 2; we allow several missed beats
             eq7 = abs(rr[j] + nx - med[j]) < th2[j]
             if eq5 and eq7:
                 codes[j] = EXTRA

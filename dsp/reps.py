@@ -11,7 +11,10 @@ Pipeline, sample by sample and causal (so the batch and the streaming forms are 
 3. Hysteresis on the projection: a "half" is a crossing of ``+h`` after ``-h`` or back, with
    ``h = max(0.35 * envelope, floor)``, envelope an EMA of ``|x|`` (1.5 s) and floor 0.03 g; halves
    closer than 0.3 s are ignored.
-4. Sets: halves less than ``max_gap_s`` (6 s) apart belong to one set. Within a set every second
+4. Sets: halves less than ``max_gap_s`` (6 s) apart belong to one set; once a set is confirmed, a
+   pause over 3x its median half-cycle also ends it (and, before confirmation, halves before such
+   a pause are dropped), so fidgets before or after a set do not join it. A set is confirmed only
+   when its first full cycles keep a rhythm (longest at most twice the shortest). Within a set every second
    half is a rep (an odd last half counts as one more rep, so a set is never short by the half the
    filter needs to lock on); a set with fewer than ``min_reps`` (3) reps is movement, not a set, and
    is dropped. Time between sets is rest.
@@ -38,6 +41,7 @@ K_H = 0.35  # hysteresis as a fraction of the envelope
 FLOOR_G = 0.01  # smallest hysteresis (g*s of the integrated signal): below this it is rest
 INTEG_TAU_S = 1.0  # time constant of the leaky integrator
 IRREGULAR = 3.0  # a half interval this many times the median, before a set is confirmed, is a pause
+RHYTHM = 2.0  # cycles of a set's first reps within this factor of each other (else: not a set yet)
 TAIL_FRAC = 0.5  # an odd last lobe is a rep when at least this fraction of the set's median lobe
 MIN_HALF_S = 0.3  # shortest half-cycle
 
@@ -272,6 +276,10 @@ class RepCounter:
         for idx, pk, tp in zip(out[:m].tolist(), amp[:m].tolist(), tail[:m].tolist()):
             if self._halves and idx - self._halves[-1] > gap:
                 events.extend(self._close(tp))
+            elif self._emitted and idx - self._halves[-1] > IRREGULAR * float(np.median(np.diff(self._halves))):
+                # a confirmed set ends at a pause much longer than its rhythm (rest fidgets after
+                # the last rep do not join it); the lobe this half ends is the set's tail
+                events.extend(self._close(pk))
             self._halves.append(idx)
             self._amps.append(pk)
             events.extend(self._advance())
@@ -286,16 +294,26 @@ class RepCounter:
 
     def _trim_start(self) -> None:
         """Before a set is confirmed, drop halves that precede an irregular pause (a fidget
-        shortly before the first rep): any half interval over ``IRREGULAR`` x the median."""
+        shortly before the first rep: any half interval over ``IRREGULAR`` x the median), then
+        leading halves until the cycles keep a rhythm."""
         while len(self._halves) >= 4:
             d = np.diff(self._halves)
             k = int(np.argmax(d))
             if d[k] <= IRREGULAR * float(np.median(d)):
-                return
+                break
             self._halves = self._halves[k + 1:]
             self._amps = self._amps[k + 1:]
             if self._amps:
                 self._amps[0] = 0.0  # the lobe before the first kept half is not part of the set
+        # a set has a rhythm: full cycles (half i to half i+2) within a factor RHYTHM of each other
+        while len(self._halves) >= 4:
+            h = np.asarray(self._halves)
+            cyc = h[2:] - h[:-2]
+            if cyc.max() <= RHYTHM * cyc.min():
+                return
+            self._halves = self._halves[1:]
+            self._amps = self._amps[1:]
+            self._amps[0] = 0.0
 
     def _advance(self) -> list[RepEvent]:
         reps = len(self._halves) // 2
