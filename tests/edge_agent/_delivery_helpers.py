@@ -221,3 +221,106 @@ class PrivateMosquitto:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+
+# ----------------------------------------------------------------------------- the real ingest server
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fittrack_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "fittrack", *args]
+
+
+def add_agent(db: str, tenant: str, agent_id: str) -> str:
+    """``fittrack ingest agent add``: the new token (the last line it prints on stdout)."""
+    p = subprocess.run(fittrack_cmd("ingest", "agent", "add", "--db", db, "--tenant", tenant, "--agent", agent_id),
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"agent add failed: {p.stderr}"
+    lines = [ln.strip() for ln in p.stdout.splitlines() if ln.strip()]
+    assert lines and lines[-1].startswith(agent_id + "."), f"unexpected agent add output: {p.stdout!r}"
+    return lines[-1]
+
+
+def revoke_agent(db: str, agent_id: str) -> None:
+    p = subprocess.run(fittrack_cmd("ingest", "agent", "revoke", "--db", db, "--agent", agent_id),
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, f"agent revoke failed: {p.stderr}"
+
+
+class IngestProcess:
+    """``fittrack ingest serve`` as a child process (the contract's CLI), stopped by its PID."""
+
+    def __init__(self, db: str, *, grpc_port: int | None = None, mqtt_port: int | None = None) -> None:
+        self.db = db
+        self.grpc_port = grpc_port
+        self.mqtt_port = mqtt_port
+        self.proc: subprocess.Popen | None = None
+        self.stderr: list[str] = []
+
+    def start(self, timeout_s: float = 60.0) -> "IngestProcess":
+        args = ["ingest", "serve", "--db", self.db]
+        if self.grpc_port:
+            args += ["--grpc", f"127.0.0.1:{self.grpc_port}"]
+        if self.mqtt_port:
+            args += ["--mqtt", f"127.0.0.1:{self.mqtt_port}"]
+        self.stderr = []
+        ready = threading.Event()
+        self.proc = subprocess.Popen(fittrack_cmd(*args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+        def pump(stream, sink) -> None:
+            for line in stream:
+                sink.append(line.rstrip("\n"))
+                if "ingest ready" in line:
+                    ready.set()
+
+        threading.Thread(target=pump, args=(self.proc.stderr, self.stderr), daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        while not ready.wait(0.1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("ingest server did not get ready:\n" + "\n".join(self.stderr[-30:]))
+        return self
+
+    def stop(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+
+def stored_counts(dsn: str, device_ids: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(device_id, stream) -> (rows of channel 0, distinct times) in the server's samples_all."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT device_id, stream, count(*), count(DISTINCT time) FROM samples_all "
+            "WHERE channel = 0 AND device_id = ANY(%s) GROUP BY 1, 2",
+            (device_ids,),
+        ).fetchall()
+    return {(d, s): (n, nd) for d, s, n, nd in rows}
+
+
+def ledger_keys(dsn: str, device_ids: list[str]) -> set[tuple[str, str, int]]:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT device_id, stream, seq FROM ledger WHERE device_id = ANY(%s)",
+                            (device_ids,)).fetchall()
+    return {(d, s, int(q)) for d, s, q in rows}
+
+
+def recent_t0_us(hours_ago: float = 1.0) -> int:
+    """A whole second about ``hours_ago`` in the past (servers refuse far-past / future data)."""
+    return (time.time_ns() // 1000 // 1_000_000 - int(hours_ago * 3600)) * 1_000_000
