@@ -27,6 +27,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("edge", "edge_agent.cli", "run the edge agent (BLE devices, FIT folder -> DSP -> outbox -> MQTT/gRPC), its status"),
     Command("pair", "edge_agent.pair", "scan for BLE fitness devices and add the chosen ones to the agent's edge.toml"),
     Command("sim", "firmware_sims.cli", "simulated BlueZ for bleak without a radio (sim bluez); uplink load generator (sim load)"),
+    Command("ingest", "ingest_server.cli", "run the ingest server (gRPC + MQTT -> TimescaleDB/SQLite); manage agent credentials"),
     Command("version", "fittrack.version", "print versions of the gateway and its key libraries"),
 )
 
