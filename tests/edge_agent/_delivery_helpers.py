@@ -178,6 +178,7 @@ def uplink_config(transport: str = "mqtt", **kw):
 
 # ----------------------------------------------------------------------------- a private Mosquitto
 
+import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -198,9 +199,14 @@ class PrivateMosquitto:
         self.conf = folder / f"mosquitto-{self.port}.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
-            + extra_conf
+            + self.user_line() + extra_conf
         )
         self.proc: subprocess.Popen | None = None
+
+    @staticmethod
+    def user_line() -> str:
+        """Run as root would drop to user 'mosquitto', who cannot read the test's files."""
+        return "user root\n" if os.geteuid() == 0 else ""
 
     def start(self) -> "PrivateMosquitto":
         self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
@@ -225,7 +231,6 @@ class PrivateMosquitto:
 
 # ----------------------------------------------------------------------------- the real ingest server
 
-import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402

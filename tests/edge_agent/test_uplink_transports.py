@@ -158,3 +158,67 @@ async def test_mqtt_broker_not_there_is_unavailable() -> None:
     with pytest.raises(Unavailable, match="MQTT connect"):
         async with up:
             pass
+
+
+def _self_signed(folder) -> tuple:
+    key, crt = folder / "srv.key", folder / "srv.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
+         "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return key, crt
+
+
+async def test_mqtt_tls_and_password(tmp_path) -> None:
+    """A broker with TLS and a password file, as a production broker: the agent's username is
+    tenant/agent_id and its password the token; a wrong token is an AuthError."""
+    from ._delivery_helpers import PrivateMosquitto, free_port
+
+    key, crt = _self_signed(tmp_path)
+    pw = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "gym-1/agent-1", TOKEN], check=True, capture_output=True)
+    pw.chmod(0o644)
+    port = free_port()
+    broker = PrivateMosquitto(tmp_path, port=port, extra_conf="").start()  # plain listener for the responder
+    broker.stop()
+    tls_port = free_port()
+    broker.conf.write_text(
+        f"per_listener_settings true\n"
+        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+        f"listener {tls_port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"
+        f"certfile {crt}\nkeyfile {key}\n"
+        "persistence false\nset_tcp_nodelay true\n" + PrivateMosquitto.user_line()
+    )
+    broker.start()
+    ingest = FakeIngest()
+    try:
+        cfg = uplink_config("mqtt", host="localhost", port=tls_port, tls=True, ca_file=crt, token=TOKEN,
+                            max_batches_per_envelope=5)
+
+        ready = asyncio.Event()
+
+        async def responder() -> None:
+            async with aiomqtt.Client("127.0.0.1", port) as c:
+                await c.subscribe(cfg.up_topic, qos=1)
+                ready.set()
+                async for msg in c.messages:
+                    ack = ingest.handle(msg.payload)
+                    if ack is not None:
+                        await c.publish(cfg.ack_topic, ack.SerializeToString(), qos=1)
+
+        rt = asyncio.create_task(responder())
+        await asyncio.wait_for(ready.wait(), 5)
+        m = EdgeMetrics()
+        with Outbox(tmp_path / "o.db", metrics=m) as ob:
+            n = _fill(ob, 3)
+            await _deliver_all(ob, cfg, m)
+        rt.cancel()
+        assert ingest.n_samples() == n
+        bad = make_uplink(uplink_config("mqtt", host="localhost", port=tls_port, tls=True, ca_file=crt,
+                                        token="agent-1.wrong", connect_timeout_s=3))
+        with pytest.raises(AuthError, match="refused user 'gym-1/agent-1'"):
+            async with bad:
+                pass
+    finally:
+        broker.stop()
