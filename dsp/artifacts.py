@@ -115,12 +115,12 @@ def _rolling_q(x: np.ndarray, half: int, p1: float, p2: float, out1: np.ndarray,
     hi = 0  # next index to insert
     lo = 0  # next index to remove
     for i in range(n):
+        while lo < i - half:  # remove first: the buffer holds at most 2*half+1 values
+            m = _remove_sorted(buf, m, x[lo])
+            lo += 1
         while hi < n and hi <= i + half:
             m = _insert_sorted(buf, m, x[hi])
             hi += 1
-        while lo < i - half:
-            m = _remove_sorted(buf, m, x[lo])
-            lo += 1
         out1[i] = _quantile(buf, m, p1)
         out2[i] = _quantile(buf, m, p2)
 

@@ -7,8 +7,6 @@ process on the kernels themselves (``.py_func`` is the plain function behind a N
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 from dsp import _jit, artifacts, hrv, reps, synth
 
 from .conftest import clean_rr
@@ -18,8 +16,20 @@ def _py(fn):
     return getattr(fn, "py_func", fn)
 
 
-@pytest.mark.skipif(not _jit.HAVE_NUMBA, reason="JIT disabled: this run is the no-JIT run itself")
+def test_no_jit_run_uses_plain_functions():
+    """Under NUMBA_DISABLE_JIT=1 (or without Numba) the kernels are the plain functions."""
+    if _jit.HAVE_NUMBA:
+        assert hasattr(hrv._td_kernel, "py_func")
+    else:
+        for k in (hrv._td_kernel, hrv._rolling_kernel, artifacts._detect_kernel, reps._rep_kernel):
+            assert not hasattr(k, "py_func") and callable(k)
+
+
 def test_kernels_match_without_jit():
+    if not _jit.HAVE_NUMBA:  # this is the no-JIT run: the whole suite checks the same numbers
+        rr = clean_rr(50)
+        assert hrv.time_domain(rr)["rmssd"] > 0
+        return
     rr = clean_rr(400, seed=3)
     rr[200] -= 250
     rr[201] += 250
