@@ -33,6 +33,15 @@ def _rc_value(exc: aiomqtt.MqttCodeError) -> int | None:
     return int(getattr(rc, "value", rc))
 
 
+def _mark_disconnect_seen(client: aiomqtt.Client) -> None:
+    """aiomqtt 2.x leaves the exception of its private ``_disconnected`` future unretrieved when the
+    connection was lost before ``__aexit__`` (asyncio then logs "Future exception was never
+    retrieved"); we have already handled the loss, so mark it retrieved."""
+    fut = getattr(client, "_disconnected", None)
+    if fut is not None and fut.done() and not fut.cancelled():
+        fut.exception()
+
+
 class MqttUplink:
     """One MQTT connection; see :class:`edge_agent.uplink.base.Uplink`."""
 
@@ -70,7 +79,10 @@ class MqttUplink:
             max_queued_incoming_messages=10_000,
         )
         try:
-            await client.__aenter__()
+            try:
+                await client.__aenter__()
+            finally:
+                _mark_disconnect_seen(client)
         except aiomqtt.MqttCodeError as exc:
             if _rc_value(exc) in _AUTH_CODES:
                 raise AuthError(
@@ -96,6 +108,8 @@ class MqttUplink:
                 await client.__aexit__(None, None, None)
             except (aiomqtt.MqttError, OSError) as e:  # already gone
                 log.debug("mqtt disconnect: %s", e)
+            finally:
+                _mark_disconnect_seen(client)
 
     async def send(self, envelope: bytes, envelope_seq: int) -> None:
         if self._client is None:

@@ -10,6 +10,7 @@ import pytest
 from edge_agent.delivery import Delivery
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import Outbox
+from edge_agent.uplink.mqtt import _mark_disconnect_seen
 
 from ._delivery_helpers import FakeIngest, PrivateMosquitto, hr_batch, uplink_config
 
@@ -19,8 +20,9 @@ pytestmark = pytest.mark.services
 async def _responder(port: int, cfg, ingest: FakeIngest) -> None:
     """The server side: consumes the uplink topic, Acks after 'commit'; reconnects forever."""
     while True:
+        c = aiomqtt.Client("127.0.0.1", port, timeout=2)
         try:
-            async with aiomqtt.Client("127.0.0.1", port, timeout=2) as c:
+            async with c:
                 await c.subscribe(cfg.up_topic, qos=1)
                 async for msg in c.messages:
                     ack = ingest.handle(msg.payload)
@@ -28,6 +30,8 @@ async def _responder(port: int, cfg, ingest: FakeIngest) -> None:
                         await c.publish(cfg.ack_topic, ack.SerializeToString(), qos=1)
         except aiomqtt.MqttError:
             await asyncio.sleep(0.1)
+        finally:
+            _mark_disconnect_seen(c)
 
 
 @pytest.mark.slow
