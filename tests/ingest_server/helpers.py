@@ -102,3 +102,53 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "fittrack", *args], cwd=ROOT, env=e, input=stdin,
                           capture_output=True, text=True, timeout=60)
+
+
+class MqttAgent:
+    """A test agent on MQTT (aiomqtt, MQTT 5): publishes envelopes QoS 1, collects its acks."""
+
+    def __init__(self, host: str, port: int, *, root: str, tenant: str, agent: str, username: str | None = None,
+                 password: str | None = None) -> None:
+        import aiomqtt
+
+        self.root, self.tenant, self.agent = root, tenant, agent
+        self.client = aiomqtt.Client(host, port, username=username, password=password,
+                                     protocol=aiomqtt.ProtocolVersion.V5, identifier=f"test-{agent}-{os.getpid()}-{time.monotonic_ns()}")
+        self.acks: dict[int, epb.Ack] = {}
+        self._task = None
+        self.suback = None
+
+    @property
+    def up(self) -> str:
+        return f"{self.root}/up/{self.tenant}/{self.agent}"
+
+    async def __aenter__(self) -> "MqttAgent":
+        import asyncio
+
+        await self.client.__aenter__()
+        self.suback = await self.client.subscribe(f"{self.root}/ack/{self.tenant}/{self.agent}", qos=1)
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        async for msg in self.client.messages:
+            ack = epb.Ack.FromString(msg.payload)
+            self.acks[ack.envelope_seq] = ack
+
+    async def publish(self, payload: bytes, topic: str | None = None) -> None:
+        await self.client.publish(topic or self.up, payload, qos=1)
+
+    async def wait_acks(self, seqs: set[int], timeout_s: float = 15.0) -> dict[int, epb.Ack]:
+        import asyncio
+
+        deadline = time.monotonic() + timeout_s
+        while not seqs <= set(self.acks):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"acks missing for envelopes {sorted(seqs - set(self.acks))[:10]}")
+            await asyncio.sleep(0.01)
+        return {s: self.acks[s] for s in seqs}
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task:
+            self._task.cancel()
+        await self.client.__aexit__(None, None, None)
