@@ -97,6 +97,28 @@ def _remove_sorted(buf: np.ndarray, m: int, x: float) -> int:
 
 
 @njit
+def _replace_sorted(buf: np.ndarray, m: int, old: float, new: float) -> None:
+    lo = 0
+    hi = m
+    while lo < hi:  # position of `old`
+        mid = (lo + hi) >> 1
+        if buf[mid] < old:
+            lo = mid + 1
+        else:
+            hi = mid
+    k = lo
+    if new >= old:
+        while k + 1 < m and buf[k + 1] < new:
+            buf[k] = buf[k + 1]
+            k += 1
+    else:
+        while k > 0 and buf[k - 1] > new:
+            buf[k] = buf[k - 1]
+            k -= 1
+    buf[k] = new
+
+
+@njit
 def _quantile(buf: np.ndarray, m: int, p: float) -> float:
     pos = (m - 1) * p
     i = int(np.floor(pos))
@@ -115,6 +137,11 @@ def _rolling_q(x: np.ndarray, half: int, p1: float, p2: float, out1: np.ndarray,
     hi = 0  # next index to insert
     lo = 0  # next index to remove
     for i in range(n):
+        # steady state: one value leaves and one enters -- replace in place, one shift
+        if lo < i - half and hi < n and hi <= i + half and lo + 1 == i - half and hi == i + half:
+            _replace_sorted(buf, m, x[lo], x[hi])
+            lo += 1
+            hi += 1
         while lo < i - half:  # remove first: the buffer holds at most 2*half+1 values
             m = _remove_sorted(buf, m, x[lo])
             lo += 1

@@ -51,8 +51,15 @@ def _rr(rr_ms: np.ndarray, min_n: int = 2) -> np.ndarray:
 
 
 @njit
-def _td_kernel(rr: np.ndarray, out: np.ndarray) -> None:
+def _td_kernel(rr: np.ndarray, out: np.ndarray) -> int:
+    """Fills ``out``; returns the number of invalid (non-finite or <= 0) intervals (then out is junk)."""
     n = rr.shape[0]
+    bad = 0
+    for i in range(n):
+        if not (rr[i] > 0.0) or not np.isfinite(rr[i]):
+            bad += 1
+    if bad:
+        return bad
     k = rr[0]  # shift for numerically stable sums
     s1 = 0.0
     s2 = 0.0
@@ -110,16 +117,21 @@ def _td_kernel(rr: np.ndarray, out: np.ndarray) -> None:
     else:
         out[11] = np.nan
         out[12] = np.nan
+    return 0
 
 
 _TD_KEYS = ("mean_nn", "sdnn", "rmssd", "sdsd", "nn50", "pnn50", "nn20", "pnn20",
             "mean_hr_bpm", "min_hr_bpm", "max_hr_bpm")
 
 
-def _td_raw(rr_ms: np.ndarray) -> np.ndarray:
-    rr = _rr(rr_ms)
+def _td_raw(rr_ms: np.ndarray, min_n: int = 2) -> np.ndarray:
+    rr = rr_ms if (type(rr_ms) is np.ndarray and rr_ms.dtype == np.float64 and rr_ms.ndim == 1
+                   and rr_ms.flags.c_contiguous) else np.ascontiguousarray(rr_ms, dtype=np.float64)
+    if rr.ndim != 1 or rr.size < min_n:
+        _rr(rr, min_n)  # raises the clear error
     out = np.empty(13)
-    _td_kernel(rr, out)
+    if _td_kernel(rr, out):
+        _rr(rr, min_n)  # raises, naming the bad indices
     return out
 
 
@@ -137,7 +149,7 @@ def time_domain(rr_ms: np.ndarray) -> dict[str, float]:
 
 def poincare(rr_ms: np.ndarray) -> dict[str, float]:
     """Poincaré plot descriptors ``sd1``, ``sd2`` (ms) and ``sd1_sd2`` ratio; needs >= 3 intervals."""
-    out = _td_raw(_rr(rr_ms, 3))
+    out = _td_raw(rr_ms, 3)
     return {"sd1": float(out[11]), "sd2": float(out[12]), "sd1_sd2": float(out[11] / out[12])}
 
 
