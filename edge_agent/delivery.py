@@ -148,6 +148,11 @@ class Delivery:
                 delay = backoff_s(attempt, base=self.config.backoff_base_s, cap=self.config.backoff_cap_s)
                 log.warning("uplink %s: %s; reconnecting in %.2f s", tl, exc, delay)
                 self.status.last_error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a bug or a local fault must not end delivery
+                self.metrics.uplink_errors_total.labels(transport=tl, reason="internal").inc()
+                delay = backoff_s(attempt, base=self.config.backoff_base_s, cap=self.config.backoff_cap_s)
+                log.exception("delivery failed unexpectedly (%s); retrying in %.2f s", exc, delay)
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
             finally:
                 self.status.connected = False
                 self.metrics.uplink_connected.labels(transport=tl).set(0)

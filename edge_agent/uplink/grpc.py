@@ -14,6 +14,7 @@ from typing import AsyncIterator, Self
 import grpc
 from grpc import aio
 
+from protocols.wire import MAX_ENVELOPE_BYTES
 from protocols.wire.gen.fittrack.v1 import envelope_pb2
 
 from .base import Ack, AuthError, Unavailable, UplinkError, ack_from_pb
@@ -56,7 +57,8 @@ class GrpcUplink:
         c = self.config
         target = f"{c.host}:{c.port}"
         options = [
-            ("grpc.max_send_message_length", max(4 * 1024 * 1024, 2 * c.max_envelope_bytes)),
+            # the server's decode limit: one batch alone may exceed max_envelope_bytes
+            ("grpc.max_send_message_length", MAX_ENVELOPE_BYTES),
             ("grpc.keepalive_time_ms", c.keepalive_s * 1000),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.keepalive_permit_without_calls", 1),

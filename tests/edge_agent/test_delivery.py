@@ -233,3 +233,25 @@ async def test_restart_resends_unacknowledged_and_counts_it(tmp_path, metrics) -
     _assert_exactly_once_in_order(hub.ingest, n)
     assert _metric(m2, "fittrack_edge_resent_samples_total", stream="heart_rate", reason="restart") == 5 * 10 * 5
     assert _metric(m2, "fittrack_edge_acked_samples_total", stream="heart_rate", status="duplicate") == 5 * 10 * 5
+
+
+async def test_unexpected_error_does_not_end_delivery(tmp_path, metrics, caplog) -> None:
+    hub = FakeHub()
+    calls = {"n": 0}
+    real = hub.factory
+
+    def flaky(cfg):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("bug in a transport (test)")
+        return real(cfg)
+
+    with Outbox(tmp_path / "o.db", metrics=metrics) as ob:
+        n = _fill(ob, 2)
+        d = Delivery(ob, uplink_config(), uplink_factory=flaky, metrics=metrics, poll_s=0.02)
+        task = asyncio.create_task(d.run())
+        assert await d.wait_empty(10)
+        await _finish(d, task)
+    assert hub.ingest.n_samples() == n
+    assert "bug in a transport (test)" in caplog.text
+    assert _metric(metrics, "fittrack_edge_uplink_errors_total", transport="mqtt", reason="internal") == 1
