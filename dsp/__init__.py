@@ -15,13 +15,20 @@ Streaming objects for the edge agent (one per athlete/stream; ``update`` takes n
 - ``ArtifactStream().update(t_ms, rr_ms)`` -> corrected ``(t_ms, rr_ms)`` (about 50 beats late)
 - ``RepCounter(fs_hz).update(acc_g)`` -> ``list[RepEvent]``; ``.sets`` / ``finish()`` give ``RepSet``s
 
+Batch forms: ``time_in_zone``, ``trimp``, ``energy_kj``, ``hrv.time_domain`` /
+``frequency_domain`` / ``poincare`` / ``rolling_hrv``, ``artifacts.detect`` / ``correct``,
+``count_reps``. Generated test data: ``dsp.synth``. Docs: ``docs/dsp.md``.
+
 Zone models: ``hrmax_zones``, ``karvonen_zones``, ``friel_lthr_zones``, ``coggan_power_zones``.
 """
 
 from ._jit import HAVE_NUMBA
+from .artifacts import ArtifactStream
 from .energy import EnergyAccumulator, EnergyUpdate, energy_kj, keytel_kj_per_min
 from .hrv import RollingHrv, RollingHrvStream, frequency_domain, poincare, rolling_hrv, rolling_rmssd, time_domain
+from .filters import SosStream
 from .load import TrimpAccumulator, TrimpUpdate, banister_trimp, edwards_trimp, trimp
+from .reps import RepCounter, RepEvent, RepResult, RepSet, count_reps
 from .zones import (
     TimeInZone,
     TimeInZoneUpdate,
@@ -37,6 +44,9 @@ from .zones import (
 
 __all__ = [
     "HAVE_NUMBA",
+    "ArtifactStream",
+    "SosStream",
+    "RepCounter", "RepEvent", "RepResult", "RepSet", "count_reps",
     "EnergyAccumulator", "EnergyUpdate", "energy_kj", "keytel_kj_per_min",
     "RollingHrv", "RollingHrvStream", "frequency_domain", "poincare", "rolling_hrv", "rolling_rmssd", "time_domain",
     "TrimpAccumulator", "TrimpUpdate", "banister_trimp", "edwards_trimp", "trimp",
