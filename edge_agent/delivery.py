@@ -108,6 +108,7 @@ class Delivery:
         self._stop: asyncio.Event | None = None
         self._retry_until = 0.0
         self._made_progress = False
+        self._metrics_at = 0.0
 
     # ------------------------------------------------------------------ public
 
@@ -162,6 +163,7 @@ class Delivery:
             else:
                 attempt += 1
             self.status.reconnects += 1
+            await asyncio.to_thread(self.outbox.refresh_metrics)
             self.status.backoff_until_us = time.time_ns() // 1000 + int(delay * 1e6)
             try:
                 await asyncio.wait_for(self._stop.wait(), delay)
@@ -189,6 +191,9 @@ class Delivery:
                     reader.result()  # raises why the ack stream ended
                     raise UplinkError("ack stream ended")
                 now = time.monotonic()
+                if now - self._metrics_at >= 1.0:
+                    self._metrics_at = now
+                    await asyncio.to_thread(self.outbox.refresh_metrics)
                 self._check_timeouts(now)
                 if now < self._retry_until:
                     await self._idle(reader, self._retry_until - now)

@@ -589,6 +589,11 @@ class Outbox:
             rows = self._conn().execute("SELECT device_id, stream, seq FROM batches ORDER BY id").fetchall()
         return [(d, s, q) for d, s, q in rows]
 
+    def refresh_metrics(self) -> None:
+        """Refresh the depth/age gauges now (the delivery loop calls it while idle, so the age of
+        the oldest batch keeps growing in the metrics while nothing is appended or acknowledged)."""
+        self._publish_depth(force=True)
+
     def _publish_depth(self, force: bool = False) -> None:
         """Refresh the depth gauges (at most 10 times a second; every read is O(1))."""
         now = time.monotonic()

@@ -251,3 +251,17 @@ def test_lease_matches_a_simple_model(tmp_path_factory, ops) -> None:
                     (leased if x in leased else free).remove(x)
         assert ob.stats().batches == len(free) + len(leased)
         assert sorted(e.key for e in ob.lease(10_000, 1 << 30)) == sorted(free)
+
+
+def test_depth_and_age_gauges(tmp_path) -> None:
+    clock = SteppingClock()
+    m = EdgeMetrics()
+    with Outbox(tmp_path / "o.db", clock_us=clock, metrics=m) as ob:
+        ob.append([imu_batch(n=10), hr_batch(n=4)])
+        clock.t_us += 42_000_000
+        ob.refresh_metrics()
+        g = m.registry.get_sample_value
+        assert g("fittrack_edge_outbox_oldest_age_seconds") == pytest.approx(42.0)
+        assert g("fittrack_edge_outbox_depth_samples", {"priority": "raw_imu"}) == 10
+        assert g("fittrack_edge_outbox_depth_batches", {"priority": "heart"}) == 1
+        assert g("fittrack_edge_outbox_bytes") == ob.stats().bytes > 0
