@@ -242,9 +242,9 @@ def fittrack_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "fittrack", *args]
 
 
-def add_agent(db: str, tenant: str, agent_id: str) -> str:
+def add_agent(db: str, tenant: str, agent_id: str, *extra: str) -> str:
     """``fittrack ingest agent add``: the new token (the last line it prints on stdout)."""
-    p = subprocess.run(fittrack_cmd("ingest", "agent", "add", "--db", db, "--tenant", tenant, "--agent", agent_id),
+    p = subprocess.run(fittrack_cmd("ingest", "agent", "add", "--db", db, "--tenant", tenant, "--agent", agent_id, *extra),
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, f"agent add failed: {p.stderr}"
     lines = [ln.strip() for ln in p.stdout.splitlines() if ln.strip()]
@@ -261,10 +261,13 @@ def revoke_agent(db: str, agent_id: str) -> None:
 class IngestProcess:
     """``fittrack ingest serve`` as a child process (the contract's CLI), stopped by its PID."""
 
-    def __init__(self, db: str, *, grpc_port: int | None = None, mqtt_port: int | None = None) -> None:
+    def __init__(self, db: str, *, grpc_port: int | None = None, mqtt_port: int | None = None,
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self.db = db
         self.grpc_port = grpc_port
         self.mqtt_port = mqtt_port
+        self.extra_args = extra_args
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.stderr: list[str] = []
 
@@ -274,10 +277,11 @@ class IngestProcess:
             args += ["--grpc", f"127.0.0.1:{self.grpc_port}"]
         if self.mqtt_port:
             args += ["--mqtt", f"127.0.0.1:{self.mqtt_port}"]
+        args += list(self.extra_args)
         self.stderr = []
         ready = threading.Event()
         self.proc = subprocess.Popen(fittrack_cmd(*args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                     text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **self.env})
 
         def pump(stream, sink) -> None:
             for line in stream:

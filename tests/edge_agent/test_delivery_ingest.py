@@ -320,3 +320,54 @@ async def test_revoked_token_is_refused(ingest_db, tmp_path) -> None:
                     pass
     finally:
         w.close()
+
+
+async def test_mqtt_with_the_shipped_acl_and_password_file(ingest_db, tmp_path) -> None:
+    """The production MQTT setup (deploy/mosquitto/acl, a password file written by `fittrack ingest
+    agent add --mqtt-password-file`): the agent logs in as tenant/agent_id with its token, delivers,
+    and a wrong token is refused as an AuthError."""
+    import shutil
+    import subprocess
+
+    from ._delivery_helpers import fittrack_cmd
+
+    pw, acl = tmp_path / "passwd", tmp_path / "acl"
+    shutil.copy(ROOT / "deploy" / "mosquitto" / "acl", acl)
+    tag = uuid.uuid4().hex[:8]
+    agent_id = f"pi-{tag}"
+    token = add_agent(ingest_db, TENANT, agent_id, "--mqtt-password-file", str(pw))
+    server_pw = uuid.uuid4().hex
+    subprocess.run(fittrack_cmd("ingest", "mqtt-user", "--password-file", str(pw), "--username", "ingest"),
+                   input=server_pw + "\n", text=True, check=True, capture_output=True, cwd=ROOT)
+    pw.chmod(0o644)
+    acl.chmod(0o644)
+    broker = PrivateMosquitto(tmp_path)
+    broker.conf.write_text(
+        f"listener {broker.port} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nacl_file {acl}\n"
+        "persistence false\nset_tcp_nodelay true\n" + PrivateMosquitto.user_line()
+    )
+    broker.start()
+    server = IngestProcess(ingest_db, mqtt_port=broker.port, extra_args=("--mqtt-username", "ingest"),
+                           env={"FITTRACK_INGEST_MQTT_PASSWORD": server_pw})
+    try:
+        server.start()
+        devices = [f"ble-{tag}{i:04x}" for i in range(3)]
+        t0 = recent_t0_us(1.0)
+        cfg = uplink_config("mqtt", port=broker.port, tenant=TENANT, agent_id=agent_id, token=token)
+        m = EdgeMetrics()
+        with Outbox(tmp_path / "o.db", metrics=m) as ob:
+            for r in range(5):
+                ob.append([hr_batch(device_id=dev, n=10, t0_us=t0 + r * 10_000_000) for dev in devices])
+            d, task = await _run_delivery(ob, cfg, m)
+            assert await d.wait_empty(30), d.status
+            await _stop(d, task)
+        assert {k: n for k, (n, _) in stored_counts(ingest_db, devices).items()} == {
+            (dev, "heart_rate"): 50 for dev in devices}
+        bad = make_uplink(uplink_config("mqtt", port=broker.port, tenant=TENANT, agent_id=agent_id,
+                                        token=agent_id + ".wrong", connect_timeout_s=3))
+        with pytest.raises(AuthError):
+            async with bad:
+                pass
+    finally:
+        server.stop()
+        broker.stop()
