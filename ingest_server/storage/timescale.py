@@ -63,8 +63,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     (1, """
 CREATE EXTENSION IF NOT EXISTS timescaledb;
 CREATE TABLE ledger (
-    device_id text NOT NULL,
-    stream text NOT NULL,
+    device_id text COLLATE "C" NOT NULL,
+    stream text COLLATE "C" NOT NULL,
     seq bigint NOT NULL,
     tenant text NOT NULL,
     agent_id text NOT NULL,
@@ -76,8 +76,8 @@ CREATE TABLE ledger (
 CREATE INDEX ledger_committed ON ledger (committed_at);
 CREATE TABLE samples (
     time timestamptz NOT NULL,
-    device_id text NOT NULL,
-    stream text NOT NULL,
+    device_id text COLLATE "C" NOT NULL,
+    stream text COLLATE "C" NOT NULL,
     channel smallint NOT NULL,
     value double precision NOT NULL
 );
@@ -85,8 +85,8 @@ SELECT create_hypertable('samples', 'time', chunk_time_interval => interval '1 d
 CREATE INDEX samples_device_time ON samples (device_id, stream, time DESC);
 CREATE TABLE sample_blocks (
     time timestamptz NOT NULL,
-    device_id text NOT NULL,
-    stream text NOT NULL,
+    device_id text COLLATE "C" NOT NULL,
+    stream text COLLATE "C" NOT NULL,
     seq bigint NOT NULL,
     part smallint NOT NULL,
     period_us bigint,
