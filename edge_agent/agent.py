@@ -90,7 +90,7 @@ class EdgeAgent:
         bt = config.bluetooth
         self.slots = SlotScheduler(dict(bt.slots_per_adapter), default_slots=bt.default_slots, rotation_s=bt.rotation_s)
         self.session_settings = SessionSettings(
-            scan_timeout_s=bt.scan_timeout_s, connect_attempts=bt.connect_attempts,
+            scan_timeout_s=bt.scan_timeout_s, connect_timeout_s=bt.connect_timeout_s, connect_attempts=bt.connect_attempts,
             backoff_initial_s=bt.backoff_initial_s, backoff_max_s=bt.backoff_max_s, give_up_after=bt.give_up_after,
         )
         self.devices: dict[str, _Device] = {}

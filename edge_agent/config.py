@@ -76,6 +76,7 @@ class BluetoothConfig:
     default_slots: int = 7
     rotation_s: float = 120.0
     scan_timeout_s: float = 10.0
+    connect_timeout_s: float = 30.0
     connect_attempts: int = 3
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
@@ -301,6 +302,7 @@ def _bluetooth(t: _Table, out: list[str]) -> BluetoothConfig:
         default_slots=t.num("default_slots", 7, lo=1, hi=64, integer=True),
         rotation_s=t.num("rotation_s", 120.0, lo=0, hi=86400),
         scan_timeout_s=t.num("scan_timeout_s", 10.0, lo=0.5, hi=600),
+        connect_timeout_s=t.num("connect_timeout_s", 30.0, lo=1, hi=600),
         connect_attempts=t.num("connect_attempts", 3, lo=1, hi=100, integer=True),
         backoff_initial_s=t.num("backoff_initial_s", 1.0, lo=0.01, hi=3600),
         backoff_max_s=t.num("backoff_max_s", 60.0, lo=0.01, hi=86400),

@@ -56,6 +56,7 @@ class SessionSettings:
     """Timing of a session (seconds)."""
 
     scan_timeout_s: float = 10.0
+    connect_timeout_s: float = 30.0
     connect_attempts: int = 3
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
@@ -144,7 +145,8 @@ class DeviceSession:
             self.status.state = "connecting"
             disconnected = asyncio.Event()
             try:
-                await self._connect(disconnected)
+                # bounded: a connect to a device that left (or a stale BlueZ cache entry) can hang
+                await asyncio.wait_for(self._connect(disconnected), self.settings.connect_timeout_s)
             except asyncio.CancelledError:
                 await self._disconnect_quietly()
                 raise

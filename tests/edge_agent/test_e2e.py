@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any, AsyncIterator, Callable
 
 import pytest
@@ -71,7 +72,7 @@ def agent_config(sim: SimHandle, tmp_path: Any, uplink: dict, truths: dict[str, 
         devices.append(dev)
     return parse_config({
         "agent": {"agent_id": AGENT, "tenant": TENANT, "data_dir": str(tmp_path / "edge"), "status_interval_s": 1.0},
-        "bluetooth": {"backoff_initial_s": 0.5, "backoff_max_s": 2.0},
+        "bluetooth": {"backoff_initial_s": 0.5, "backoff_max_s": 2.0, "connect_timeout_s": 6.0},
         "pipeline": {"batch_s": 2.0, "imu_batch_s": 1.0, "derived_interval_s": 2.0},
         "outbox": {"synchronous": "NORMAL"},
         "athletes": athletes,
@@ -102,15 +103,27 @@ async def rows(app: IngestApp, stream: str, device_id: str) -> list[tuple[int, i
         " WHERE device_id = %s AND stream = %s ORDER BY time, channel", (device_id, stream))]
 
 
-def subsequence_indices(stored: list[Any], sent: list[Any]) -> list[int]:
-    """Indices into ``sent`` of ``stored`` matched in order (greedy); fails when one does not match."""
-    out, j = [], 0
-    for v in stored:
-        while j < len(sent) and sent[j] != v:
-            j += 1
-        assert j < len(sent), f"stored value {v!r} is not among the values sent, in order"
-        out.append(j)
-        j += 1
+def match_blocks(stored: list[Any], sent: list[Any], max_blocks: int) -> list[int]:
+    """Index into ``sent`` of each ``stored`` value, where ``stored`` must be at most
+    ``max_blocks`` contiguous runs of ``sent`` (one per connection: a link drop loses the
+    notifications sent while it is down, nothing else), in order. Each run is matched where it
+    extends longest. Times are not used: notifications can arrive in bursts after a stall."""
+    out: list[int] = []
+    p, g0, blocks = 0, 0, 0
+    while p < len(stored):
+        best_g, best_n = -1, 0
+        for g in range(g0, len(sent)):
+            n = 0
+            while p + n < len(stored) and g + n < len(sent) and sent[g + n] == stored[p + n]:
+                n += 1
+            if n > best_n:
+                best_g, best_n = g, n
+        assert best_n > 0, f"stored value {stored[p]!r} (#{p}) is not among the values sent after #{g0}"
+        out += range(best_g, best_g + best_n)
+        p += best_n
+        g0 = best_g + best_n
+        blocks += 1
+    assert blocks <= max_blocks, f"stored samples form {blocks} runs of the sent ones, at most {max_blocks} connections"
     return out
 
 
@@ -140,7 +153,7 @@ async def check_exactly_once(app: IngestApp, sim: SimHandle, agent: EdgeAgent) -
             assert all(n["heart_rate_bpm"] > 0 for n in notes), "this seed has contact loss: adjust the test"
             hr = await rows(app, "heart_rate", did)
             assert len(hr) == delivered > 20, (d.name, len(hr), delivered)
-            idx = subsequence_indices([int(v) for _, _, v in hr], [n["heart_rate_bpm"] for n in notes])
+            idx = match_blocks([int(v) for _, _, v in hr], [n["heart_rate_bpm"] for n in notes], dev.session.status.connects)
             rr = [round(v * 1024) for _, _, v in await rows(app, "rr_interval", did)]
             assert rr == [r for i in idx for r in notes[i]["rr_intervals_1024"]], d.name
             zones = [int(v) for _, _, v in await rows(app, "hr_zone", did)]
@@ -158,9 +171,10 @@ async def check_exactly_once(app: IngestApp, sim: SimHandle, agent: EdgeAgent) -
             data = gt["data"]
             power = [int(v) for _, _, v in await rows(app, "power", did)]
             assert len(power) == delivered > 20
-            subsequence_indices(
-                [(p, round(s, 2)) for p, (_, _, s) in zip(power, await rows(app, "speed", did))],
-                [(x["power_w"], round(x["speed_kmh"], 2)) for x in data])
+            speed = await rows(app, "speed", did)
+            assert len(speed) == len(power)
+            match_blocks([(p, round(s, 2)) for p, (_, _, s) in zip(power, speed)],
+                         [(x["power_w"], round(x["speed_kmh"], 2)) for x in data], dev.session.status.connects)
         elif d.kind == "imu":
             delivered = sent.get(IMU_UUID, 0)
             assert received == delivered
@@ -236,12 +250,20 @@ async def test_host_clock_jump_does_not_move_sample_times(
                 if t >= 22 and clock.offset_us == -3600 * 1_000_000:
                     clock.offset_us = 7200 * 1_000_000    # and then forward two
 
+            t_start = time.time_ns() // 1000
             await run_agent(agent, 32, during)
+            t_end = time.time_ns() // 1000
             assert agent.timebase.stats.jumps == 2 and agent.timebase.stats.steps == 0
             fig = await check_exactly_once(app, sim, agent)
             f = fig[addr]
             hr_t = [t for t, _, _ in f["hr"]]
             sent_t = [f["notes"][i]["t_s"] for i in f["idx"]]
-            # stored times advance exactly like the simulator's clock (1 Hz), no jump of an hour
-            for (a, b), (sa, sb) in zip(zip(hr_t, hr_t[1:]), zip(sent_t, sent_t[1:])):
-                assert abs((b - a) / 1e6 - (sb - sa)) < 0.25, (a, b, sa, sb)
+            # every stored time is real UTC during the run (no hour back, no two hours forward),
+            # increasing, and the stored span is the simulator's span (arrival bursts aside)
+            assert all(t_start <= t <= t_end for t in hr_t)
+            assert all(b > a for a, b in zip(hr_t, hr_t[1:]))
+            assert abs((hr_t[-1] - hr_t[0]) / 1e6 - (sent_t[-1] - sent_t[0])) < 2.0
+            derived = await app.store.query(
+                "SELECT min(time), max(time) FROM samples_all WHERE stream IN ('trimp', 'calories', 'hr_zone')")
+            lo, hi = (int(x.timestamp() * 1e6) for x in derived[0])
+            assert t_start <= lo <= hi <= t_end
