@@ -266,7 +266,7 @@ class EdgeAgent:
         if self.outbox is not None:
             now_us = self.timebase.now_us()
             for dev in self.devices.values():
-                self._add_samples(dev, dev.pipeline.tick(now_us), feed=False)
+                self._add_samples(dev, dev.pipeline.finish(now_us), feed=False)
             self._pending += self.batcher.flush()
             if self._pending:
                 await self._append()

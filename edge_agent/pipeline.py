@@ -83,10 +83,11 @@ class DevicePipeline:
         self._last_rr_t = -1
         self._acc_t: list[int] = []
         self._acc_v: list[tuple[int, int, int]] = []
-        self._reps = None
-        self._reps_unavailable = False
+        self._reps: dsp.RepCounter | None = None
         self._rep_rate_hz = 0.0
-        self._set_index = 0
+        self._rep_t0_us = 0
+        self._rep_last_us = 0
+        self._rep_sets_seen: set[tuple[int, int]] = set()
         self.errors = 0
 
     def feed(self, s: Samples) -> None:
@@ -164,14 +165,49 @@ class DevicePipeline:
             return [Samples("hrv_rmssd", ts, vs)]
         return []
 
+    def finish(self, now_us: int) -> list[Samples]:
+        """Last derived samples at shutdown: a final tick, and the open set of reps closed."""
+        out = self.tick(now_us)
+        if self._reps is not None:
+            out += self._rep_samples(self._reps.finish())
+            self._reps = None
+        return out
+
     def _imu(self) -> list[Samples]:
         t, v = self._acc_t, self._acc_v
         self._acc_t, self._acc_v = [], []
-        if self._reps_unavailable or len(t) < 3:
+        if len(t) < 2:
+            self._acc_t, self._acc_v = t, v  # wait for enough samples to know the rate
             return []
-        rep_cls = getattr(dsp, "RepCounter", None)
-        if rep_cls is None:
-            self._reps_unavailable = True
-            log.warning("rep counting unavailable: this dsp has no RepCounter")
+        period_us = int(np.median(np.diff(np.asarray(t[:64], dtype=np.int64))))
+        if period_us <= 0:
             return []
-        return []  # wired when dsp.RepCounter lands (issue 4)
+        rate = 1e6 / period_us
+        out: list[Samples] = []
+        if self._reps is not None and (t[0] - self._rep_last_us > 3 * period_us or abs(rate - self._rep_rate_hz) > 0.02 * rate):
+            # a gap (link drop, lost packets) or a new rate: the counter's clock is its sample count, so
+            # close it and start another one at this chunk
+            out += self._rep_samples(self._reps.finish())
+            self._reps = None
+        if self._reps is None:
+            self._reps = dsp.RepCounter(rate)
+            self._rep_rate_hz = rate
+            self._rep_t0_us = t[0]
+        self._rep_last_us = t[-1]
+        acc_g = np.asarray(v, dtype=np.float64) * (1.0 / 4096.0)
+        out += self._rep_samples(self._reps.update(acc_g))
+        return out
+
+    def _rep_samples(self, events: list) -> list[Samples]:
+        ts, vs = [], []
+        for e in events:
+            t_ev = self._rep_t0_us + int(e.t_s * 1e6)
+            ts.append(t_ev - t_ev % TIME_RES_US)
+            vs.append(int(e.rep_in_set))
+            self._rep_sets_seen.add((self._rep_t0_us, e.set_index))
+        self.live.reps += len(vs)
+        self.live.sets = len(self._rep_sets_seen)
+        if vs:
+            self.live.reps_in_set = vs[-1]
+            return [Samples("rep", ts, vs)]
+        return []

@@ -186,3 +186,29 @@ def test_clocks_never_hand_out_a_time_twice_or_backwards() -> None:
     z = imu.times(T0 + 3_000_000, 0, 5, 50)      # sensor restart
     t = x + y + z
     assert all(q > p for p, q in zip(t, t[1:])) and imu.reanchors == 2
+
+
+def test_reps_counted_from_imu_accel_match_the_synthetic_sets() -> None:
+    from dsp.synth import generate_session
+
+    fs = 50.0
+    sess = generate_session(fs, [("squat", 10), ("curl", 8)], seed=2, rest_s=(20.0, 25.0))
+    raw = np.clip(np.round(sess.acc_g * 4096), -32768, 32767).astype(int)
+    t = [T0 + int(i * 1e6 / fs) // 1000 * 1000 for i in range(len(raw))]
+    p = DevicePipeline("imu1", None, PipelineConfig())
+    reps: list[tuple[int, int]] = []
+    for i in range(0, len(raw), 5):                     # 10 packets/s like the wearable
+        p.feed(Samples("accel", t[i:i + 5], [tuple(x) for x in raw[i:i + 5]]))
+        if i % 250 == 0:
+            reps += [(a, b) for s in p.tick(t[i]) if s.stream == "rep" for a, b in zip(s.t_us, s.values)]
+    reps += [(a, b) for s in p.finish(t[-1]) if s.stream == "rep" for a, b in zip(s.t_us, s.values)]
+    truth = [x.n_reps for x in sess.sets]
+    # per set: the rep numbers restart at 1 and reach the set's count within one rep (RecoFit's bar)
+    ends = [i for i, (_, n) in enumerate(reps) if i + 1 == len(reps) or reps[i + 1][1] == 1]
+    counts = [reps[i][1] for i in ends]
+    assert len(counts) == len(truth) and all(abs(c - n) <= 1 for c, n in zip(counts, truth)), (counts, truth)
+    assert p.live.sets == 2 and p.live.reps == sum(counts)
+    # every rep is stamped inside a set (+- one rep period)
+    for a, _ in reps:
+        x = (a - T0) / 1e6
+        assert any(st.start_s - 4 <= x <= st.end_s + 4 for st in sess.sets), x
