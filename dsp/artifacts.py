@@ -362,12 +362,19 @@ class ArtifactStream:
     _base: int = field(default=0, init=False, repr=False)  # global index of _rr[0]
     _next: int = field(default=0, init=False, repr=False)  # global index of the next interval to emit
     counts: dict[str, int] = field(default_factory=lambda: {v: 0 for v in _NAMES.values()}, init=False)
+    rejected: int = field(default=0, init=False)
 
     def update(self, t_ms: np.ndarray, rr_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rr = _rr(rr_ms)
+        """Feed beats; returns the corrected beats that are final. Non-finite or non-positive RR
+        are dropped and counted in :attr:`rejected`."""
+        rr = np.ascontiguousarray(rr_ms, dtype=np.float64)
         t = np.ascontiguousarray(t_ms, dtype=np.float64)
-        if t.shape != rr.shape:
-            raise ValueError(f"t_ms and rr_ms must have equal length, got {t.shape} and {rr.shape}")
+        if t.shape != rr.shape or rr.ndim != 1:
+            raise ValueError(f"t_ms and rr_ms must be 1-D of equal length, got {t.shape} and {rr.shape}")
+        ok = np.isfinite(rr) & (rr > 0) & np.isfinite(t)
+        if not ok.all():
+            self.rejected += int(np.count_nonzero(~ok))
+            t, rr = t[ok], rr[ok]
         self._t = np.concatenate((self._t, t))
         self._rr = np.concatenate((self._rr, rr))
         n_total = self._base + self._rr.size

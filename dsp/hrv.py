@@ -422,6 +422,8 @@ class RollingHrvStream:
     _istate: np.ndarray = field(default_factory=lambda: np.zeros(3, np.int64), init=False, repr=False)
     _fstate: np.ndarray = field(default_factory=lambda: np.zeros(3), init=False, repr=False)
     _art: object = field(default=None, init=False, repr=False)
+    _last_in: float = field(default=-np.inf, init=False, repr=False)
+    rejected: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.step_s <= 0:
@@ -432,12 +434,27 @@ class RollingHrvStream:
             self._art = ArtifactStream()
 
     def update(self, t_us: np.ndarray, rr_ms: np.ndarray) -> RollingHrv:
-        """Feed beats (``t_us`` int64 µs of the beat ending each interval, ``rr_ms``)."""
+        """Feed beats (``t_us`` int64 µs of the beat ending each interval, ``rr_ms``).
+
+        Invalid beats (RR not finite or <= 0, or a time earlier than the previous beat) are
+        dropped and counted in :attr:`rejected`; the valid ones are used.
+        """
         t_us = np.asarray(t_us, dtype=np.int64)
         rr = np.ascontiguousarray(rr_ms, dtype=np.float64)
         if t_us.shape != rr.shape or t_us.ndim != 1:
             raise ValueError(f"t_us and rr_ms must be 1-D of equal length, got {t_us.shape} and {rr.shape}")
         t_ms = t_us.astype(np.float64) / 1000.0
+        ok = np.isfinite(rr) & (rr > 0)
+        prev = self._last_in
+        if ok.any():
+            run_max = np.maximum.accumulate(np.where(ok, t_ms, -np.inf))
+            before = np.concatenate(([prev], run_max[:-1]))
+            ok &= t_ms >= np.maximum(before, prev)
+        if not ok.all():
+            self.rejected += int(np.count_nonzero(~ok))
+            t_ms, rr = t_ms[ok], rr[ok]
+        if t_ms.size:
+            self._last_in = float(t_ms[-1])
         if self._art is not None:
             t_ms, rr = self._art.update(t_ms, rr)  # type: ignore[attr-defined]
         return self._feed(t_ms, rr)

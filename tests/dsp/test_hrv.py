@@ -183,3 +183,18 @@ def test_stream_with_artifact_correction_equals_batch_on_corrected_series():
     np.testing.assert_allclose(got, batch.rmssd_ms, rtol=1e-9)
     raw = hrv.rolling_hrv(t_ms, rr, window_s=60, step_s=1)
     assert np.nanmax(raw.rmssd_ms) > 1.5 * np.nanmax(got)  # the ectopic beat no longer inflates RMSSD
+
+
+def test_stream_drops_and_counts_bad_beats():
+    rr = clean_rr(300, seed=11)
+    t_us = np.round(np.cumsum(rr) * 1000).astype(np.int64)
+    ref = hrv.rolling_hrv(t_us / 1000.0, rr, window_s=30, step_s=1)
+    bad_rr = rr.copy()
+    bad_t = t_us.copy()
+    # a NaN, a zero, and a beat that arrives with a time before its predecessor
+    ins_rr = np.insert(bad_rr, [50, 120, 200], [np.nan, 0.0, 800.0])
+    ins_t = np.insert(bad_t, [50, 120, 200], [bad_t[49] + 1, bad_t[119] + 1, bad_t[150]])
+    s = hrv.RollingHrvStream(window_s=30, step_s=1)
+    parts = [s.update(ins_t[i:i + 40], ins_rr[i:i + 40]) for i in range(0, ins_rr.size, 40)]
+    assert s.rejected == 3
+    np.testing.assert_array_equal(np.concatenate([p.rmssd_ms for p in parts]), ref.rmssd_ms)
