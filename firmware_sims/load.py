@@ -79,6 +79,9 @@ class GrpcUplink:
     def __init__(self, target: str, token: str) -> None:
         self.target, self.token = target, token
         self._q: asyncio.Queue[Any] = asyncio.Queue()
+        self._first = asyncio.Event()
+        self._sent_first = False
+        self.error: BaseException | None = None
 
     async def connect(self) -> None:
         import grpc
@@ -93,14 +96,42 @@ class GrpcUplink:
     async def _read(self) -> None:
         try:
             async for ack in self.call:
+                self._first.set()
                 self._q.put_nowait(ack)
         except Exception as e:  # noqa: BLE001 - surfaced to the agent loop
-            self._q.put_nowait(e)
+            self.error = ConnectionError(f"Upload ended by the server: {getattr(e, 'code', lambda: '?')()}: "
+                                         f"{getattr(e, 'details', lambda: str(e))()}")
+            self._q.put_nowait(self.error)
         else:
-            self._q.put_nowait(ConnectionError("Upload stream closed by the server"))
+            self.error = ConnectionError("Upload stream closed by the server")
+            self._q.put_nowait(self.error)
+        self._first.set()
 
     async def send(self, envelope: bytes) -> None:
-        await self.call.write(envelope_pb2.Envelope.FromString(envelope))
+        if self.error is not None:
+            raise self.error
+        try:
+            await self.call.write(envelope_pb2.Envelope.FromString(envelope))
+            if not self._sent_first:
+                # the first envelope is a handshake: wait for its ack (or the refusal, e.g.
+                # UNAUTHENTICATED) before pipelining, so a refused token is reported as such
+                self._sent_first = True
+                await asyncio.wait_for(self._first.wait(), 30)
+                if self.error is not None:
+                    raise self.error
+        except ConnectionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a write after the server ended the call: report its status
+            import grpc
+
+            try:
+                code = await asyncio.wait_for(self.call.code(), 5)
+                details = await self.call.details()
+            except Exception:  # noqa: BLE001
+                raise e from None
+            if code == grpc.StatusCode.OK:
+                raise
+            raise ConnectionError(f"Upload ended by the server: {code.name}: {details}") from None
 
     async def next_ack(self) -> envelope_pb2.Ack:
         a = await self._q.get()

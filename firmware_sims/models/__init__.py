@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from .base import Advert, AttError, CharSpec, DeviceModel, Notification, ServiceSpec, address_for, uuid128
 from .cycling import CadenceSensor, PowerMeter
+from .flood import Flood
 from .ftms import FitnessMachine, IndoorBike, Rower, Treadmill
 from .hr_strap import HeartRateStrap
 from .imu import ImuWearable
 
 KINDS: dict[str, type[DeviceModel]] = {
     "hr": HeartRateStrap, "imu": ImuWearable, "treadmill": Treadmill, "bike": IndoorBike, "rower": Rower,
-    "power": PowerMeter, "csc": CadenceSensor,
+    "power": PowerMeter, "csc": CadenceSensor, "flood": Flood,
 }
 _NAMES = {"hr": "FT-HR", "imu": "FT-IMU", "treadmill": "FT-Treadmill", "bike": "FT-Bike", "rower": "FT-Rower",
-          "power": "FT-Power", "csc": "FT-CSC"}
+          "power": "FT-Power", "csc": "FT-CSC", "flood": "FT-Flood"}
 
 
 def parse_spec(spec: str) -> list[tuple[str, int]]:
@@ -50,4 +51,4 @@ def build_devices(spec: str, seed: int = 0) -> list[DeviceModel]:
 
 __all__ = ["Advert", "AttError", "CadenceSensor", "CharSpec", "DeviceModel", "FitnessMachine", "HeartRateStrap",
            "ImuWearable", "IndoorBike", "KINDS", "Notification", "PowerMeter", "Rower", "ServiceSpec", "Treadmill",
-           "address_for", "build_devices", "parse_spec", "uuid128"]
+           "Flood", "address_for", "build_devices", "parse_spec", "uuid128"]
