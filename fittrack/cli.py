@@ -28,6 +28,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("pair", "edge_agent.pair", "scan for BLE fitness devices and add the chosen ones to the agent's edge.toml"),
     Command("sim", "firmware_sims.cli", "simulated BlueZ for bleak without a radio (sim bluez); uplink load generator (sim load)"),
     Command("ingest", "ingest_server.cli", "run the ingest server (gRPC + MQTT -> TimescaleDB/SQLite); manage agent credentials"),
+    Command("dsp", "dsp.cli", "HRV and artifacts of an RR file, reps and sets in an accelerometer CSV, generated gym data"),
     Command("version", "fittrack.version", "print versions of the gateway and its key libraries"),
 )
 
