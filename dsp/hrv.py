@@ -140,10 +140,10 @@ def time_domain(rr_ms: np.ndarray) -> dict[str, float]:
 
     ``nn50``/``nn20`` are ints; everything else is a float in ms, % or bpm.
     """
-    out = _td_raw(rr_ms)
-    res = {k: float(out[i]) for i, k in enumerate(_TD_KEYS)}
-    res["nn50"] = int(out[4])
-    res["nn20"] = int(out[6])
+    vals = _td_raw(rr_ms).tolist()
+    res = dict(zip(_TD_KEYS, vals))
+    res["nn50"] = int(vals[4])
+    res["nn20"] = int(vals[6])
     return res
 
 
