@@ -207,6 +207,8 @@ class RepCounter:
     _amps: list[float] = field(default_factory=list, init=False, repr=False)  # peak of the lobe each half ends
     _emitted: int = field(default=0, init=False, repr=False)  # reps of the open set already emitted
     _params: tuple[float, float, float, float, int, int] = field(init=False, repr=False)
+    _last: np.ndarray = field(init=False, repr=False)  # last sample, to hold over dropped ones
+    held: int = field(default=0, init=False)  # samples with a non-finite channel, held at the last value
 
     def __post_init__(self) -> None:
         from scipy.signal import butter
@@ -223,6 +225,8 @@ class RepCounter:
         self._v = np.ones(d) / np.sqrt(d)
         self._f = np.zeros(3)
         self._u = np.zeros(d)
+        self._last = np.zeros(d)
+        self._last[2] = 1.0  # before any sample: at rest, gravity on z
         self._lam = float(np.exp(-1.0 / (INTEG_TAU_S * fs)))
         self._i = np.array([0, 0, -(10**9)], dtype=np.int64)
         a_cov = 1.0 - np.exp(-1.0 / (4.0 * fs))
@@ -254,13 +258,16 @@ class RepCounter:
         a = np.ascontiguousarray(a)
         bad = ~np.isfinite(a)
         if bad.any():  # a dropped sample: hold the previous value rather than poison the filters
-            a = a.copy()
+            a = np.vstack((self._last[None, :], a))
+            bad = np.vstack((np.zeros((1, a.shape[1]), bool), bad))
             for c in range(a.shape[1]):
-                col = a[:, c]
-                idx = np.where(~bad[:, c], np.arange(col.size), 0)
+                idx = np.where(~bad[:, c], np.arange(a.shape[0]), 0)
                 np.maximum.accumulate(idx, out=idx)
-                col[:] = col[idx]
-                col[bad[:, c] & (idx == 0) & bad[0, c]] = 0.0
+                a[:, c] = a[idx, c]
+            a = np.ascontiguousarray(a[1:])
+            self.held += int(np.count_nonzero(bad[1:].any(axis=1)))
+        if a.shape[0]:
+            self._last = a[-1].copy()
         start = int(self._i[0])
         out = np.empty(a.shape[0] // max(1, self._params[4]) + 2, dtype=np.int64)
         amp = np.empty(out.size)

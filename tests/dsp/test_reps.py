@@ -116,3 +116,17 @@ def test_bad_input():
     acc = synth.generate_session(25.0, [("curl", 8)], seed=5, rest_s=(20, 25)).acc_g.copy()
     acc[500:505] = np.nan  # dropped samples are held, not propagated
     assert reps.count_reps(acc, 25.0).count in (7, 8, 9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.lists(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
+                                         st.just(float("nan"))), min_size=3, max_size=3),
+                     min_size=0, max_size=300),
+       cut=st.integers(0, 300))
+def test_garbage_never_crashes_and_chunking_does_not_matter(data, cut):
+    a = np.array(data, dtype=np.float64).reshape(-1, 3)
+    batch = reps.count_reps(a, 25.0)
+    rc = reps.RepCounter(25.0)
+    ev = rc.update(a[:cut]) + rc.update(a[cut:]) + rc.finish()
+    assert [e.t_s for e in ev] == batch.rep_times_s.tolist()
+    assert rc.held == int(np.count_nonzero(~np.isfinite(a).all(axis=1)))

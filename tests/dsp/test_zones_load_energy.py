@@ -112,3 +112,17 @@ def test_bad_parameters_are_clear():
         zones.ZoneModel("bad", (2.0, 1.0), ("a", "b"))
     with pytest.raises(ValueError, match="equal length"):
         zones.time_in_zone(np.arange(3.0), np.ones(4), zones.hrmax_zones(190))
+
+
+@settings(max_examples=40, deadline=None)
+@given(t=st.lists(st.integers(-10**15, 10**15), min_size=0, max_size=50),
+       v=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=50, max_size=50))
+def test_accumulators_take_garbage_without_crashing(t, v):
+    t_us = np.array(t, dtype=np.int64)
+    hr = np.array(v[: len(t)], dtype=np.float64)
+    tz = zones.TimeInZone(zones.hrmax_zones(190))
+    tr = load.TrimpAccumulator(60, 190, "m")
+    en = energy.EnergyAccumulator("m", 30, 80)
+    u1, u2, u3 = tz.update(t_us, hr), tr.update(t_us, hr), en.update(t_us, hr)
+    assert np.all(np.isfinite(u1.seconds)) and np.all(u1.seconds >= 0)
+    assert math.isfinite(u2.banister) and u2.banister >= 0 and u3.kj >= 0
