@@ -132,11 +132,18 @@ class FakeUplink:
         self.hub.sent_seqs.append(envelope_seq)
         ack = self.hub.ingest.handle(envelope)
         if ack is not None:
-            delay = self.hub.ack_delay_s
-            if delay:
-                asyncio.get_running_loop().call_later(delay, self.queue.put_nowait, ack.SerializeToString())
+            hub = self.hub
+            hub.outstanding += 1
+            hub.max_outstanding = max(hub.max_outstanding, hub.outstanding)
+
+            def deliver(data: bytes = ack.SerializeToString()) -> None:
+                hub.outstanding -= 1
+                self.queue.put_nowait(data)
+
+            if hub.ack_delay_s:
+                asyncio.get_running_loop().call_later(hub.ack_delay_s, deliver)
             else:
-                self.queue.put_nowait(ack.SerializeToString())
+                deliver()
 
     async def acks(self):
         from edge_agent.uplink.base import Unavailable, parse_ack
@@ -155,6 +162,8 @@ class FakeHub:
     auth_fail: bool = False
     ack_delay_s: float = 0.0
     connects: int = 0
+    outstanding: int = 0  # envelopes whose Ack has not been delivered yet
+    max_outstanding: int = 0
     live: list = field(default_factory=list)
     sent_seqs: list = field(default_factory=list)
 
