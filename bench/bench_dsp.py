@@ -148,6 +148,10 @@ def hrv_rows(quick: bool) -> list[list[object]]:
     if hva:
         lst = rr5.tolist()
         peers["hrv-analysis get_frequency_domain_features"] = _time(lambda: hva.get_frequency_domain_features(lst))
+    if hp:
+        wd = {"RR_list_cor": rr5, "RR_list": rr5}
+        peers["heartpy calc_fd_measures(welch)"] = _time(
+            lambda: hp.analysis.calc_fd_measures(method="welch", welch_wsize=240, measures={}, working_data=dict(wd)))
     if ph:
         peers["pyhrv welch_psd"] = _time(lambda: ph.frequency_domain.welch_psd(rr5, show=False, mode="dev"))
     add("fd-5min", ours, peers, "ours = scipy welch + spline")
