@@ -217,6 +217,7 @@ class StreamMapper:
     def __init__(self, wheel_circumference_m: float = 2.105) -> None:
         self.rr = RrClock()
         self.imu = ImuClock()
+        self._last_t: dict[str, int] = {}
         self.csc = CscRates(wheel_circumference_m)
         self.cps = CyclingPowerRates(wheel_circumference_m)
 
@@ -229,10 +230,18 @@ class StreamMapper:
 
     def map(self, m: Any, arrival_us: int) -> list[Samples]:
         """Samples of a decoded measurement ``m`` that arrived at ``arrival_us`` (UTC µs)."""
-        t = quantise_us(arrival_us)
+        t0 = quantise_us(arrival_us)
         out: list[Samples] = []
+        last = self._last_t
 
         def one(stream: str, raw: int) -> None:
+            # notifications delivered in a burst (after a stall) can share a millisecond: keep
+            # each stream's times strictly increasing so every sample has its own time
+            t = t0
+            prev = last.get(stream)
+            if prev is not None and t <= prev:
+                t = prev + TIME_RES_US
+            last[stream] = t
             out.append(Samples(stream, [t], [raw]))
 
         if isinstance(m, HeartRateMeasurement):

@@ -131,7 +131,8 @@ def karvonen_zone(hr: float, rest: float, mx: float) -> int:
     return sum(hr >= rest + p * (mx - rest) for p in KARVONEN_PCT)
 
 
-async def check_exactly_once(app: IngestApp, sim: SimHandle, agent: EdgeAgent) -> dict[str, Any]:
+async def check_exactly_once(app: IngestApp, sim: SimHandle, agent: EdgeAgent,
+                             stop_sim_s: float | None = None) -> dict[str, Any]:
     """The identity and value checks of the module docstring; returns figures for further checks."""
     stats = (await sim.astats())["devices"]
     dup = await app.store.query(
@@ -182,6 +183,16 @@ async def check_exactly_once(app: IngestApp, sim: SimHandle, agent: EdgeAgent) -
             accel = await rows(app, "accel", did)
             gyro = await rows(app, "gyro", did)
             assert len(accel) == len(gyro) == 3 * delivered * per_packet > 0, (len(accel), delivered, per_packet)
+            if stop_sim_s is not None:
+                # reps: the ones the model completed while the agent listened, within one rep per set
+                done = [sum(1 for a, b in st["rep_times_s"] if b <= stop_sim_s - 0.5) for st in gt["sets"]
+                        if st["start_s"] < stop_sim_s]
+                reps = [int(v) for _, _, v in await rows(app, "rep", did)]
+                runs = [reps[i] for i in range(len(reps)) if i + 1 == len(reps) or reps[i + 1] == 1]
+                figures[d.address] = {"reps_true": done, "reps_counted": runs}
+                if sum(done) >= 3:
+                    assert len(runs) == len([n for n in done if n >= 3]), (runs, done)
+                    assert all(abs(a - b) <= 1 for a, b in zip(runs, [n for n in done if n >= 3])), (runs, done)
     return figures
 
 
@@ -195,10 +206,12 @@ async def test_five_devices_every_sample_stored_exactly_once(
         async with ingest(transport, pg_database_factory(f"e2e{transport}"), mqtt_broker, mqtt_prefix) as (app, up):
             agent = EdgeAgent(agent_config(sim, tmp_path, up, truths), metrics=EdgeMetrics())
             await run_agent(agent, 45)
+            stop_sim_s = await sim.aclock()
             st = agent.status()
             assert all(d["state"] in ("stopped", "disconnected") for d in st["devices"]), st["devices"]
-            await check_exactly_once(app, sim, agent)
-            assert (await asyncio.to_thread(lambda: agent.outbox is not None)), "agent ran"
+            fig = await check_exactly_once(app, sim, agent, stop_sim_s)
+            imu = fig[sim.by_kind("imu")[0].address]
+            assert sum(imu["reps_true"]) >= 3, imu  # the model's first set starts at 10 s: there were reps
             ledger = await app.store.query("SELECT count(*) FROM ledger")
             assert ledger[0][0] == agent.appended_batches
 

@@ -212,3 +212,10 @@ def test_reps_counted_from_imu_accel_match_the_synthetic_sets() -> None:
     for a, _ in reps:
         x = (a - T0) / 1e6
         assert any(st.start_s - 4 <= x <= st.end_s + 4 for st in sess.sets), x
+
+
+def test_a_burst_of_notifications_in_one_millisecond_gets_distinct_times() -> None:
+    sm = StreamMapper()
+    hr = [decode(0x2A37, encode(0x2A37, heart_rate_bpm=b)) for b in (60, 61, 62)]
+    t = [s.t_us[0] for m in hr for s in sm.map(m, T0 + 400)]
+    assert t == [T0, T0 + 1000, T0 + 2000]
