@@ -53,9 +53,12 @@ async def upload(port: int, token: str | None, envelopes: list[bytes], *, timeou
         up = ch.stream_stream(UPLOAD, request_serializer=None, response_deserializer=epb.Ack.FromString)
         md = (("authorization", f"Bearer {token}"),) if token is not None else ()
         call = up(metadata=md, timeout=timeout_s)
-        for e in envelopes:
-            await call.write(e)
-        await call.done_writing()
+        try:
+            for e in envelopes:
+                await call.write(e)
+            await call.done_writing()
+        except grpc.aio.AioRpcError:
+            pass  # the server ended the call (e.g. refused the credential): reading raises its real status
         acks = [a async for a in call]
     return sorted(acks, key=lambda a: a.envelope_seq)
 
