@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from .profile import BASE_TYPES
+from .scan import gather as _gather
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +89,10 @@ def parse_definition(buf: np.ndarray, off: int) -> Definition:
 
 def gather_rows(buf: np.ndarray, msg_off: np.ndarray, size: int) -> np.ndarray:
     """Payload bytes (after the 1-byte record header) of messages at ``msg_off``: (k, size) uint8."""
-    if size == 0:
-        return np.zeros((len(msg_off), 0), dtype=np.uint8)
-    idx = (msg_off + 1)[:, None] + np.arange(size, dtype=np.int64)[None, :]
-    return buf[idx]
+    out = np.empty((len(msg_off), size), dtype=np.uint8)
+    if size:
+        _gather(buf, msg_off, size, out)
+    return out
 
 
 def column(rows: np.ndarray, f: FieldDef, big_endian: bool, count: int = 1) -> np.ndarray:

@@ -43,7 +43,7 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 
 #: Messages per kernel call in the extraction pass (bounds the working memory: ~30 B/message
 #: of offsets plus the gathered rows of one chunk).
-CHUNK_MESSAGES = 16_384
+CHUNK_MESSAGES = 4_096
 #: Global messages decoded one by one for the summary.
 SUMMARY_MESGS = np.array([Mesg.FILE_ID, Mesg.SPORT, Mesg.SESSION, Mesg.LAP, Mesg.DEVELOPER_DATA_ID,
                           Mesg.FIELD_DESCRIPTION], dtype=np.int32)
@@ -314,7 +314,7 @@ class _Extractor:
         self.summary = summary
         self.record_count = 0
         self.message_count = 0
-        self._beat_ms: int | None = None
+        self._beat_state = np.full(1, -1, dtype=np.int64)  # last beat, ms since the epoch
 
     def on_chunk(self, buf, defs: _FileDefs, msg_off, msg_def, msg_ts, msg_acc) -> None:
         self.message_count += len(msg_off)
@@ -374,39 +374,29 @@ class _Extractor:
             self.b.add("position", t_us[m], pos[m], scale=SEMICIRCLE_DEG, unit="deg", resolution_us=RECORD_RES_US)
 
     def _hrv(self, buf, defs: _FileDefs, off, dfn, acc) -> None:
-        per_msg: list[np.ndarray | None] = [None] * len(off)
+        groups = []
+        width = 0
         for d in np.unique(dfn).tolist():
-            sel = np.flatnonzero(dfn == d)
             dd = defs.get(buf, d)
             f = dd.field(HRV_TIME_FIELD)
             if f is None or f.size == 0:
                 continue
-            rows = gather_rows(buf, off[sel], dd.size)
-            col = column(rows, f, dd.big_endian, count=f.size // 2)
-            if col.ndim == 1:
-                col = col[:, None]
-            inval = BASE_TYPES[f.base_type].invalid
-            for j, i in enumerate(sel.tolist()):
-                r = col[j]
-                per_msg[i] = r[r != inval].astype(np.int64)
-        self._beats(per_msg, acc)
-
-    def _beats(self, per_msg: list, acc: np.ndarray) -> None:
-        ts_out, rr_out = [], []
-        for rr, a in zip(per_msg, acc.tolist()):
-            if rr is None or rr.size == 0 or a <= 0:
-                continue
-            anchor_ms = (a + FIT_EPOCH_S) * 1000
-            total = int(rr.sum())
-            if self._beat_ms is None or abs(self._beat_ms + total - anchor_ms) > RR_REANCHOR_MS:
-                self._beat_ms = anchor_ms - total  # the message's last beat at the running time
-            t = self._beat_ms + np.cumsum(rr)
-            self._beat_ms = int(t[-1])
-            ts_out.append(t * 1000)
-            rr_out.append(rr)
-        if ts_out:
-            self.b.add("rr_interval", np.concatenate(ts_out), np.concatenate(rr_out), scale=0.001, unit="s",
-                       resolution_us=RR_RES_US)
+            sel = np.flatnonzero(dfn == d)
+            col = column(gather_rows(buf, off[sel], dd.size), f, dd.big_endian, count=f.size // 2)
+            col = col.reshape(len(sel), -1).astype(np.int64)
+            col[col == BASE_TYPES[f.base_type].invalid] = -1
+            groups.append((sel, col))
+            width = max(width, col.shape[1])
+        if not groups:
+            return
+        rr = np.full((len(off), width), -1, dtype=np.int64)
+        for sel, col in groups:
+            rr[sel, :col.shape[1]] = col
+        t_ms = np.empty(rr.size, dtype=np.int64)
+        vals = np.empty(rr.size, dtype=np.int64)
+        k = K.rr_beats(rr, acc, FIT_EPOCH_S, RR_REANCHOR_MS, self._beat_state, t_ms, vals)
+        if k:
+            self.b.add("rr_interval", t_ms[:k] * 1000, vals[:k], scale=0.001, unit="s", resolution_us=RR_RES_US)
 
 
 # ------------------------------------------------------------------------------------ public

@@ -180,3 +180,47 @@ def _crc16(buf, start, end, crc, table):  # pragma: no cover - compiled
 def crc16(buf: np.ndarray, start: int, end: int, crc: int = 0) -> int:
     """FIT CRC-16 (FIT protocol §3.3.2) of ``buf[start:end]``."""
     return int(_crc16(buf, start, end, crc, _CRC_TABLE))
+
+
+@jit
+def gather(buf, msg_off, size, out):  # pragma: no cover - compiled
+    """Copy the ``size`` payload bytes after each record header at ``msg_off`` into ``out`` rows."""
+    for i in range(msg_off.shape[0]):
+        p = msg_off[i] + 1
+        for j in range(size):
+            out[i, j] = buf[p + j]
+
+
+@jit
+def rr_beats(rr, acc, epoch_s, reanchor_ms, state, out_t_ms, out_rr):  # pragma: no cover - compiled
+    """Beat times of RR intervals (``rr``: (k, m) ms, -1 = none) of k ``hrv`` messages whose
+    running timestamps are ``acc`` (raw FIT s, 0 = none yet). ``state[0]``: time of the last beat
+    in ms since the Unix epoch, -1 = unanchored. Each message's last beat is anchored on its
+    running timestamp when unanchored or when it would drift more than ``reanchor_ms`` from it.
+    Writes beats to the outputs and returns their number."""
+    n = 0
+    beat = state[0]
+    for i in range(rr.shape[0]):
+        a = acc[i]
+        if a <= 0:
+            continue
+        total = 0
+        cnt = 0
+        for j in range(rr.shape[1]):
+            if rr[i, j] >= 0:
+                total += rr[i, j]
+                cnt += 1
+        if cnt == 0:
+            continue
+        anchor = (a + epoch_s) * 1000
+        if beat < 0 or abs(beat + total - anchor) > reanchor_ms:
+            beat = anchor - total
+        for j in range(rr.shape[1]):
+            v = rr[i, j]
+            if v >= 0:
+                beat += v
+                out_t_ms[n] = beat
+                out_rr[n] = v
+                n += 1
+    state[0] = beat
+    return n
