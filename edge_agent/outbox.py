@@ -40,7 +40,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Iterable, Literal, Mapping, Sequence
 
-from protocols.wire import SampleBatch, WireError, encode_batches
+from protocols.wire import SampleBatch, encode_batches
 
 from .metrics import METRICS, EdgeMetrics
 
