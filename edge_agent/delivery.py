@@ -231,15 +231,18 @@ class Delivery:
         return max(0.0, oldest + self.config.ack_timeout_s - now)
 
     async def _send(self, up: Uplink, entries: list[Entry]) -> None:
-        env_seq = await asyncio.to_thread(self.outbox.next_envelope_seq)
-        body = b"".join(e.body for e in entries)
-        envelope = encode_envelope_body(
-            body,
-            agent_id=self.config.agent_id,
-            tenant=self.config.tenant,
-            seq=env_seq,
-            compression_level=self.compression_level,
-        )
+        try:
+            env_seq = await asyncio.to_thread(self.outbox.next_envelope_seq)
+            envelope = encode_envelope_body(
+                b"".join(e.body for e in entries),
+                agent_id=self.config.agent_id,
+                tenant=self.config.tenant,
+                seq=env_seq,
+                compression_level=self.compression_level,
+            )
+        except BaseException:  # not in flight yet: give the batches back before failing
+            self.outbox.release(e.id for e in entries)
+            raise
         m = self.metrics
         for e in entries:
             reason = self._resend_reason.pop(e.id, None)
