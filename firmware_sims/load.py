@@ -63,6 +63,7 @@ class LoadConfig:
     ack_timeout_s: float = 10.0
     max_inflight: int = 16
     t0_us: int = 0  # data start (µs since epoch); 0 = now - seconds
+    topic_root: str = "fittrack/v1"  # MQTT only; tests isolate themselves on a shared broker with it
 
     def agent_ids(self) -> list[str]:
         return [f"{self.agent_prefix}-{i:04d}" for i in range(self.agents)]
@@ -149,12 +150,13 @@ class GrpcUplink:
 
 
 class MqttUplink:
-    def __init__(self, target: str, tenant: str, agent_id: str, token: str) -> None:
+    def __init__(self, target: str, tenant: str, agent_id: str, token: str, topic_root: str = "fittrack/v1") -> None:
         host, _, port = target.rpartition(":")
         self.host, self.port = host or "127.0.0.1", int(port)
         self.tenant, self.agent_id, self.token = tenant, agent_id, token
-        self.up = f"fittrack/v1/up/{tenant}/{agent_id}"
-        self.ack = f"fittrack/v1/ack/{tenant}/{agent_id}"
+        root = topic_root.rstrip("/")
+        self.up = f"{root}/up/{tenant}/{agent_id}"
+        self.ack = f"{root}/ack/{tenant}/{agent_id}"
 
     async def connect(self) -> None:
         import aiomqtt
@@ -361,7 +363,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
     async def one(agent: Agent) -> None:
         token = cfg.tokens[agent.agent_id]
         up: Uplink = GrpcUplink(cfg.target, token) if cfg.transport == "grpc" else MqttUplink(
-            cfg.target, cfg.tenant, agent.agent_id, token)
+            cfg.target, cfg.tenant, agent.agent_id, token, cfg.topic_root)
         await up.connect()
         try:
             await agent.run(up)
@@ -419,6 +421,7 @@ def main(argv: list[str], prog: str = "fittrack sim load") -> int:
     ap.add_argument("--reorder-p", type=float, default=0.0)
     ap.add_argument("--outage", default=None, help="AT:DURATION in simulated seconds, e.g. 20:15")
     ap.add_argument("--ack-timeout-s", type=float, default=10.0)
+    ap.add_argument("--topic-root", default="fittrack/v1", help="MQTT topic root (default %(default)s)")
     ap.add_argument("--report", type=Path, help="write the JSON report here (default: stdout)")
     a = ap.parse_args(argv)
     outage = None
@@ -432,7 +435,7 @@ def main(argv: list[str], prog: str = "fittrack sim load") -> int:
     cfg = LoadConfig(transport=a.transport, target=target, tenant=a.tenant, agents=a.agents, devices=a.devices,
                      kinds=a.kinds, seconds=a.seconds, batch_s=a.batch_s, time_scale=a.time_scale, seed=a.seed,
                      agent_prefix=a.agent_prefix, duplicate_p=a.duplicate_p, resend_p=a.resend_p, reorder_p=a.reorder_p,
-                     outage=outage, ack_timeout_s=a.ack_timeout_s)
+                     outage=outage, ack_timeout_s=a.ack_timeout_s, topic_root=a.topic_root)
     try:
         if a.tokens:
             cfg.tokens = json.loads(a.tokens.read_text())
@@ -452,4 +455,4 @@ def main(argv: list[str], prog: str = "fittrack sim load") -> int:
               file=sys.stderr)
     else:
         print(text)
-    return 1 if rep["errors"] else 0
+    return 1 if rep["errors"] or rep["totals"].get("batch_rejected", 0) else 0
