@@ -111,3 +111,17 @@ def test_bad_input():
     with pytest.raises(ValueError, match="finite"):
         artifacts.detect(np.array([800.0, -1.0, 800.0]))
     assert all(v.size == 0 for v in artifacts.detect(np.array([800.0, 810.0])).values())
+
+
+@settings(max_examples=20, deadline=None)
+@given(cuts=st.lists(st.integers(0, 798), max_size=8))
+def test_stream_equals_batch_on_the_polar_file(polar_rr, cuts):
+    """Frequent ectopy (runs of bigeminy) is where decisions chain; the stream must still agree."""
+    rr = polar_rr
+    t = np.cumsum(rr)
+    bt, brr, _ = artifacts.correct_with_times(t, rr)
+    s = artifacts.ArtifactStream()
+    outs = [s.update(t[a:b], rr[a:b]) for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), rr.size])]
+    outs.append(s.finish())
+    assert np.array_equal(np.concatenate([o[1] for o in outs]), brr)
+    assert np.array_equal(np.concatenate([o[0] for o in outs]), bt)

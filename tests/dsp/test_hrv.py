@@ -198,3 +198,19 @@ def test_stream_drops_and_counts_bad_beats():
     parts = [s.update(ins_t[i:i + 40], ins_rr[i:i + 40]) for i in range(0, ins_rr.size, 40)]
     assert s.rejected == 3
     np.testing.assert_array_equal(np.concatenate([p.rmssd_ms for p in parts]), ref.rmssd_ms)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cuts=st.lists(st.integers(0, 798), max_size=6))
+def test_corrected_stream_equals_batch_on_the_polar_file(polar_rr, cuts):
+    from dsp import artifacts
+
+    rr = polar_rr
+    t_us = 1_714_920_600_000_000 + np.round(np.cumsum(rr) * 1000).astype(np.int64)
+    ct, crr, _ = artifacts.correct_with_times(t_us / 1000.0, rr)
+    batch = hrv.rolling_hrv(ct, crr, window_s=60, step_s=5)
+    s = hrv.RollingHrvStream(window_s=60, step_s=5, correct_artifacts=True)
+    parts = [s.update(t_us[a:b], rr[a:b]) for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), rr.size])]
+    parts.append(s.finish())
+    assert np.array_equal(np.concatenate([p.t_end_ms for p in parts]), batch.t_end_ms)
+    np.testing.assert_allclose(np.concatenate([p.rmssd_ms for p in parts]), batch.rmssd_ms, rtol=1e-9)
