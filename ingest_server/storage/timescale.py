@@ -156,27 +156,49 @@ def _us(t: float | None = None) -> int:
 
 def narrow_rows(b: SampleBatch) -> bytes:
     """Binary COPY tuples of ``samples (time, device_id, stream, channel, value)`` for batch ``b``."""
-    dev = b.device_id.encode()
-    st = b.stream.encode()
-    vals = b.values if b.values.ndim == 2 else b.values[:, None]
-    n, ch = vals.shape
-    dt = np.dtype([
-        ("nf", ">i2"), ("l1", ">i4"), ("t", ">i8"), ("l2", ">i4"), ("dev", f"S{len(dev)}"),
-        ("l3", ">i4"), ("st", f"S{len(st)}"), ("l4", ">i4"), ("ch", ">i2"), ("l5", ">i4"), ("v", ">f8"),
-    ])
-    rows = np.empty(n * ch, dt)
-    rows["nf"] = 5
-    rows["l1"] = 8
-    rows["t"] = np.repeat(b.t_us - PG_EPOCH_US, ch)
-    rows["l2"] = len(dev)
-    rows["dev"] = dev
-    rows["l3"] = len(st)
-    rows["st"] = st
-    rows["l4"] = 2
-    rows["ch"] = np.tile(np.arange(ch, dtype=np.int16), n)
-    rows["l5"] = 8
-    rows["v"] = vals.reshape(-1) * b.scale
-    return rows.tobytes()
+    return narrow_copy([b])
+
+
+def narrow_copy(batches: Sequence[SampleBatch]) -> bytes:
+    """Binary COPY tuples of ``samples`` for many batches, built with numpy: one structured array
+    per distinct (device_id length, stream length), no per-row Python."""
+    groups: dict[tuple[int, int], list[tuple[bytes, bytes, SampleBatch]]] = {}
+    for b in batches:
+        dev, st = b.device_id.encode(), b.stream.encode()
+        groups.setdefault((len(dev), len(st)), []).append((dev, st, b))
+    out = []
+    for (ld, ls), items in groups.items():
+        dt = np.dtype([
+            ("nf", ">i2"), ("l1", ">i4"), ("t", ">i8"), ("l2", ">i4"), ("dev", f"S{ld}"),
+            ("l3", ">i4"), ("st", f"S{ls}"), ("l4", ">i4"), ("ch", ">i2"), ("l5", ">i4"), ("v", ">f8"),
+        ])
+        ts, chs, vs, counts = [], [], [], []
+        for _, _, b in items:
+            n, ch = len(b), b.channels
+            if ch == 1:
+                ts.append(b.t_us)
+                chs.append(np.zeros(n, np.int16))
+                vs.append(b.values.reshape(-1) * b.scale)
+            else:
+                ts.append(np.repeat(b.t_us, ch))
+                chs.append(np.tile(np.arange(ch, dtype=np.int16), n))
+                vs.append(b.values.reshape(-1) * b.scale)
+            counts.append(n * ch)
+        total = sum(counts)
+        rows = np.empty(total, dt)
+        rows["nf"] = 5
+        rows["l1"] = 8
+        rows["t"] = np.concatenate(ts) - PG_EPOCH_US
+        rows["l2"] = ld
+        rows["dev"] = np.repeat(np.array([d for d, _, _ in items], dtype=f"S{ld}"), counts)
+        rows["l3"] = ls
+        rows["st"] = np.repeat(np.array([x for _, x, _ in items], dtype=f"S{ls}"), counts)
+        rows["l4"] = 2
+        rows["ch"] = np.concatenate(chs)
+        rows["l5"] = 8
+        rows["v"] = np.concatenate(vs)
+        out.append(rows.tobytes())
+    return b"".join(out)
 
 
 def _int4_array(a: np.ndarray) -> bytes:
@@ -204,11 +226,10 @@ def fits_blocks(b: SampleBatch) -> bool:
 
 
 def block_rows(b: SampleBatch) -> bytes:
-    """Binary COPY tuples of ``sample_blocks`` for batch ``b`` (one per <= 240 values)."""
-    dev = _field(b.device_id.encode())
-    st = _field(b.stream.encode())
-    seq = _field(struct.pack(">q", b.seq))
-    scale = _field(struct.pack(">d", b.scale))
+    """Binary COPY tuples of ``sample_blocks`` for batch ``b`` (one per <= 240 values).
+
+    Regularly spaced batches (the usual IMU case) are built as one numpy structured array for
+    all full parts; irregular ones and the last partial part row by row."""
     vals = b.values if b.values.ndim == 2 else b.values[:, None]
     n, ch = vals.shape
     per = max(1, BLOCK_ROW_VALUES // ch)
@@ -216,18 +237,50 @@ def block_rows(b: SampleBatch) -> bytes:
     d = np.diff(t)
     regular = n < 2 or bool(np.all(d == d[0]))
     period = int(d[0]) if n >= 2 else 0
+    nfull = n // per if regular else 0
     out = []
-    for part, i in enumerate(range(0, n, per)):
-        j = min(n, i + per)
-        t0 = int(t[i])
-        if regular:
-            per_f, off_f = _field(struct.pack(">q", period)), _field(None)
-        else:
-            per_f, off_f = _field(None), _field(_int4_array(t[i:j] - t0))
-        out.append(
-            struct.pack(">h", 9) + _field(struct.pack(">q", t0 - PG_EPOCH_US)) + dev + st + seq
-            + _field(struct.pack(">h", part)) + per_f + off_f + _field(_int4_array(vals[i:j])) + scale
-        )
+    if nfull:
+        dev, st = b.device_id.encode(), b.stream.encode()
+        m = per * ch
+        dt = np.dtype([
+            ("nf", ">i2"), ("l1", ">i4"), ("t", ">i8"), ("l2", ">i4"), ("dev", f"S{len(dev)}"), ("l3", ">i4"),
+            ("st", f"S{len(st)}"), ("l4", ">i4"), ("seq", ">i8"), ("l5", ">i4"), ("part", ">i2"), ("l6", ">i4"),
+            ("period", ">i8"), ("l7", ">i4"), ("l8", ">i4"), ("hdr", ">i4", (7,)), ("el", ">i4", (m, 2)),
+            ("l9", ">i4"), ("scale", ">f8"),
+        ])
+        rows = np.empty(nfull, dt)
+        rows["nf"] = 9
+        rows["l1"] = 8
+        rows["t"] = t[: nfull * per: per] - PG_EPOCH_US
+        rows["l2"], rows["dev"] = len(dev), dev
+        rows["l3"], rows["st"] = len(st), st
+        rows["l4"], rows["seq"] = 8, b.seq
+        rows["l5"], rows["part"] = 2, np.arange(nfull, dtype=np.int16)
+        rows["l6"], rows["period"] = 8, period
+        rows["l7"] = -1  # t_off_us NULL
+        rows["l8"] = 28 + 8 * m
+        rows["hdr"] = (2, 0, INT4_OID, per, 1, ch, 1)
+        el = rows["el"]
+        el[:, :, 0] = 4
+        el[:, :, 1] = vals[: nfull * per].reshape(nfull, m)
+        rows["l9"], rows["scale"] = 8, b.scale
+        out.append(rows.tobytes())
+    if nfull * per < n:
+        dev_f = _field(b.device_id.encode())
+        st_f = _field(b.stream.encode())
+        seq_f = _field(struct.pack(">q", b.seq))
+        scale_f = _field(struct.pack(">d", b.scale))
+        for part, i in enumerate(range(nfull * per, n, per), start=nfull):
+            j = min(n, i + per)
+            t0 = int(t[i])
+            if regular:
+                per_f, off_f = _field(struct.pack(">q", period)), _field(None)
+            else:
+                per_f, off_f = _field(None), _field(_int4_array(t[i:j] - t0))
+            out.append(
+                struct.pack(">h", 9) + _field(struct.pack(">q", t0 - PG_EPOCH_US)) + dev_f + st_f + seq_f
+                + _field(struct.pack(">h", part)) + per_f + off_f + _field(_int4_array(vals[i:j])) + scale_f
+            )
     return b"".join(out)
 
 
@@ -348,7 +401,7 @@ class TimescaleBackend(StorageBackend):
                     async with conn.cursor() as c:
                         if narrow:
                             async with c.copy("COPY samples (time, device_id, stream, channel, value) FROM STDIN (FORMAT BINARY)") as cp:
-                                await cp.write(_HEADER + b"".join(narrow_rows(b) for b in narrow) + _TRAILER)
+                                await cp.write(_HEADER + narrow_copy(narrow) + _TRAILER)
                         if blocks:
                             async with c.copy(
                                 "COPY sample_blocks (time, device_id, stream, seq, part, period_us, t_off_us, raw, scale)"
