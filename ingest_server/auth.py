@@ -11,6 +11,7 @@ The secret is shown once, by ``fittrack ingest agent add``; it is never logged (
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -80,25 +81,47 @@ async def issue(store: StorageBackend, tenant: str, agent_id: str, role: str = "
 
 
 class Authenticator:
-    """Checks tokens and agent status against the store, with a short cache.
+    """Checks tokens and agent status against the store.
 
-    ``ttl_s`` bounds how long a revocation takes to reach a running server (default 2 s).
+    All agents are kept in memory and re-read in one query every ``ttl_s`` (default 2 s), which
+    bounds how long a revocation takes to reach a running server; an agent not in memory (just
+    added) is looked up on its own. Thousands of agents reconnecting at once cost one query,
+    not thousands.
     """
 
     def __init__(self, store: StorageBackend, *, ttl_s: float = 2.0) -> None:
         self.store = store
         self.ttl_s = ttl_s
-        self._cache: dict[str, tuple[float, AgentRecord | None]] = {}
+        self._agents: dict[str, AgentRecord] = {}
+        self._loaded_at = -1e18
+        self._misses: dict[str, float] = {}
+        self._refreshing: "asyncio.Task[None] | None" = None
+
+    async def _refresh(self) -> None:
+        t = time.monotonic()
+        self._agents = {a.agent_id: a for a in await self.store.list_agents()}
+        self._loaded_at = t
+        self._misses.clear()
 
     async def _record(self, agent_id: str) -> AgentRecord | None:
         now = time.monotonic()
-        hit = self._cache.get(agent_id)
-        if hit is not None and now - hit[0] < self.ttl_s:
-            return hit[1]
-        rec = await self.store.get_agent(agent_id)
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[agent_id] = (now, rec)
+        if now - self._loaded_at >= self.ttl_s:
+            if self._refreshing is None or self._refreshing.done():
+                self._refreshing = asyncio.ensure_future(self._refresh())
+            await asyncio.shield(self._refreshing)
+        rec = self._agents.get(agent_id)
+        if rec is not None:
+            return rec
+        missed = self._misses.get(agent_id)
+        if missed is not None and now - missed < self.ttl_s:
+            return None
+        rec = await self.store.get_agent(agent_id)  # added since the last refresh?
+        if rec is None:
+            if len(self._misses) > 100_000:
+                self._misses.clear()
+            self._misses[agent_id] = now
+        else:
+            self._agents[agent_id] = rec
         return rec
 
     async def verify_token(self, token: str, *, role: str = "agent") -> Principal:

@@ -35,7 +35,7 @@ class IngestConfig:
     tls_key: str | None = None
     tls_client_ca: str | None = None        # set: mutual TLS
     writers: int = 2                        # concurrent group-commit transactions
-    pool_size: int = 4                      # PostgreSQL connections
+    pool_size: int = 6                      # PostgreSQL connections (writers + auth, claims, dead letters)
     max_group_envelopes: int = 64
     max_future_s: float = 300.0
     max_age_days: float = 400.0

@@ -52,6 +52,9 @@ class Pipeline:
         self.queue: asyncio.Queue[_Job | None] = asyncio.Queue(max_queue)
         self._writers: list[asyncio.Task] = []
         self._device_tenant: dict[str, str] = {}
+        self._claim_queue: dict[tuple[str, str], list[str]] = {}
+        self._claim_futs: dict[str, asyncio.Future] = {}
+        self._claimer: asyncio.Task | None = None
         self.healthy = True
 
     async def start(self) -> None:
@@ -147,14 +150,46 @@ class Pipeline:
         return ack
 
     async def _owners(self, principal: Principal, device_ids: list[str]) -> dict[str, str]:
+        """Owner tenant of each device; unknown devices are claimed for ``principal.tenant``.
+        Concurrent claims are coalesced: one query per tenant per round, however many envelopes."""
         cache = self._device_tenant
-        unknown = [d for d in set(device_ids) if d not in cache]
+        unknown = {d for d in device_ids if d not in cache}
         if unknown:
-            owners = await self.store.claim_devices(principal.tenant, principal.agent_id, unknown)
-            if len(cache) > 1_000_000:
-                cache.clear()
-            cache.update(owners)
+            loop = asyncio.get_running_loop()
+            futs = []
+            for d in unknown:
+                f = self._claim_futs.get(d)
+                if f is None:
+                    f = self._claim_futs[d] = loop.create_future()
+                    self._claim_queue.setdefault((principal.tenant, principal.agent_id), []).append(d)
+                futs.append(f)
+            if self._claimer is None or self._claimer.done():
+                self._claimer = asyncio.create_task(self._claim_rounds(), name="ingest.claim")
+            await asyncio.gather(*futs)
         return {d: cache.get(d, "") for d in device_ids}
+
+    async def _claim_rounds(self) -> None:
+        while self._claim_queue:
+            queue, self._claim_queue = self._claim_queue, {}
+            by_tenant: dict[str, tuple[str, list[str]]] = {}
+            for (tenant, agent), ids in queue.items():
+                by_tenant.setdefault(tenant, (agent, []))[1].extend(ids)
+            for tenant, (agent, ids) in by_tenant.items():
+                try:
+                    owners = await self.store.claim_devices(tenant, agent, ids)
+                except Exception as exc:  # noqa: BLE001 - handed to every waiter
+                    for d in ids:
+                        f = self._claim_futs.pop(d, None)
+                        if f is not None and not f.done():
+                            f.set_exception(exc if isinstance(exc, StorageUnavailable) else StorageUnavailable(repr(exc)))
+                    continue
+                if len(self._device_tenant) > 1_000_000:
+                    self._device_tenant.clear()
+                self._device_tenant.update(owners)
+                for d in ids:
+                    f = self._claim_futs.pop(d, None)
+                    if f is not None and not f.done():
+                        f.set_result(None)
 
     def _retry(self, seq: int, principal: Principal, transport: str, why: str) -> epb.Ack:
         self.metrics.envelopes.labels(transport, "ACK_STATUS_RETRY").inc()
