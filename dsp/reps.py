@@ -2,22 +2,24 @@
 
 Pipeline, sample by sample and causal (so the batch and the streaming forms are one code path):
 
-1. Band-pass every channel (Butterworth order 2, 0.15-2.5 Hz, as second-order sections run in the
-   kernel with carried state): removes gravity's constant part and sensor bias, keeps the turning
-   of gravity and the linear acceleration of a rep.
-2. Orientation robustness: track the principal axis of the band-passed signal -- an exponentially
-   weighted covariance (time constant 4 s) and one power-iteration step per sample -- and project
-   onto it. Any mounting of the watch gives the same 1-D signal (up to sign).
+1. Band-pass every channel (Butterworth order 2, 0.15-2.5 Hz, second-order sections run in the
+   kernel with carried state, initialised to the first sample's steady state), then a leaky
+   integral (time constant 1 s): a velocity-like signal with one cycle per rep. (Counting lobes of
+   the acceleration itself over-counted slow reps with holds 2-3x.)
+2. Orientation robustness: track the principal axis of that signal -- an exponentially weighted
+   covariance (time constant 4 s) and one power-iteration step per sample -- and project onto it.
+   Any mounting of the watch gives the same 1-D signal (up to sign).
 3. Hysteresis on the projection: a "half" is a crossing of ``+h`` after ``-h`` or back, with
-   ``h = max(0.35 * envelope, floor)``, envelope an EMA of ``|x|`` (1.5 s) and floor 0.03 g; halves
-   closer than 0.3 s are ignored.
+   ``h = max(0.35 * envelope, 0.01)``, envelope an EMA of ``|x|`` (1.5 s); halves closer than
+   0.3 s are ignored; after ``max_gap_s`` without a half the state returns to neutral.
 4. Sets: halves less than ``max_gap_s`` (6 s) apart belong to one set; once a set is confirmed, a
    pause over 3x its median half-cycle also ends it (and, before confirmation, halves before such
    a pause are dropped), so fidgets before or after a set do not join it. A set is confirmed only
-   when its first full cycles keep a rhythm (longest at most twice the shortest). Within a set every second
-   half is a rep (an odd last half counts as one more rep, so a set is never short by the half the
-   filter needs to lock on); a set with fewer than ``min_reps`` (3) reps is movement, not a set, and
-   is dropped. Time between sets is rest.
+   when its first full cycles keep a rhythm (longest at most twice the shortest). Within a set
+   every second half is a rep; an odd last half is one more rep when its lobe is at least half the
+   set's median lobe (the filters lock on one half late), not when it is a small settling lobe. A
+   set with fewer than ``min_reps`` (3) reps is movement, not a set, and is dropped. Time between
+   sets is rest.
 
 With a gyroscope (``gyro`` in deg/s) the six channels (gyro scaled by 1/300 g per deg/s) go through
 the same steps, which helps rotations with little linear acceleration.
