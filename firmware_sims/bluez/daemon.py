@@ -54,6 +54,7 @@ CONTROL_PATH = "/org/fittrack/sim"
 CCCD = uuid128(0x2902)
 ATT_MTU = 247
 TICK_S = 0.004
+CONNECT_TIMEOUT_WALL_S = 2.0
 
 E_FAILED = "org.bluez.Error.Failed"
 E_NOT_PERMITTED = "org.bluez.Error.NotPermitted"
@@ -464,13 +465,16 @@ class SimBluez:
             if d.refuse_connects > 0:
                 d.refuse_connects -= 1
                 raise BluezError(E_FAILED, d.refuse_error)
-            deadline = time.monotonic() + 2.0
+            # BlueZ keeps trying while the device is silent and gives up with ERR_LE_CONN_TIMEOUT.
+            # (Not "le-connection-abort-by-local": bleak answers that one by waiting for a
+            # Connected True->False pair, which BlueZ only sends when the link had come up.)
+            deadline = time.monotonic() + CONNECT_TIMEOUT_WALL_S
             while not self._in_range(d):
                 if time.monotonic() >= deadline:
-                    raise BluezError(E_FAILED, "le-connection-abort-by-local")
+                    raise BluezError(E_FAILED, "le-connection-timeout")
                 await asyncio.sleep(0.02)
             if not self.powered:
-                raise BluezError(E_FAILED, "le-connection-abort-by-local")
+                raise BluezError(E_NOT_READY, "Resource Not Ready")
             d.connected = True
             self._props_changed(d.path, DEVICE_IFACE, {"Connected": Variant("b", True)})
             if d.slow_discovery_s > 0:
