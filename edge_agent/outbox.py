@@ -223,6 +223,9 @@ class Outbox:
             str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
         )
         db = self._db
+        # on a new file (no effect on an existing one): free pages can be given back to the disk
+        # after a long outage has drained (see _shrink_if_drained)
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise OutboxError(f"{self.path}: cannot switch SQLite to WAL mode (got {mode!r})")
@@ -521,7 +524,24 @@ class Outbox:
                 db.execute("ROLLBACK")
                 raise
         self._publish_depth()
+        if removed:
+            self._shrink_if_drained()
         return removed
+
+    #: free pages (4 KiB each) an empty outbox may keep before giving them back to the file system
+    SHRINK_FREE_PAGES = 2048
+
+    def _shrink_if_drained(self) -> None:
+        """Once the outbox is empty, return the free pages of a past backlog to the disk (a Pi's
+        SD card should not stay full after an outage has drained)."""
+        with self._lock:
+            db = self._conn()
+            if db.execute("SELECT sum(batches) FROM totals").fetchone()[0]:
+                return
+            if db.execute("PRAGMA freelist_count").fetchone()[0] < self.SHRINK_FREE_PAGES:
+                return
+            db.executescript("PRAGMA incremental_vacuum;")  # execute() would free only one page
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # ------------------------------------------------------------------ envelope numbers
 

@@ -265,3 +265,18 @@ def test_depth_and_age_gauges(tmp_path) -> None:
         assert g("fittrack_edge_outbox_depth_samples", {"priority": "raw_imu"}) == 10
         assert g("fittrack_edge_outbox_depth_batches", {"priority": "heart"}) == 1
         assert g("fittrack_edge_outbox_bytes") == ob.stats().bytes > 0
+
+
+def test_file_shrinks_after_a_backlog_drains(tmp_path) -> None:
+    path = tmp_path / "o.db"
+    with Outbox(path, synchronous="NORMAL", metrics=EdgeMetrics()) as ob:
+        ob.SHRINK_FREE_PAGES = 256  # 1 MiB instead of 8 MiB, to keep the test small
+        for _ in range(40):
+            ob.append([imu_batch(n=2000) for _ in range(10)])
+        ob._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        full = path.stat().st_size
+        assert full > 4 * 1024 * 1024
+        while batch := ob.lease(256, 1 << 30):
+            ob.ack([e.key for e in batch])
+        assert ob.stats().batches == 0
+        assert path.stat().st_size < full / 4
