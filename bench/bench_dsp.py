@@ -266,7 +266,8 @@ def feed_pair(factory: Callable[[], Any], t_us: np.ndarray, v: np.ndarray) -> fl
 
 
 def accuracy(n_sessions: int) -> None:
-    """Rep-count accuracy on generated sessions: 4 sets each, 6 exercises, 5 rates, random mounts."""
+    """Rep-count accuracy on generated sessions: 4 sets each, 6 exercises, 5 rates, random mounts,
+    walks between machines in every other session."""
     exs = list(synth.EXERCISES)
     rng = np.random.default_rng(2024)
     rows = []
@@ -275,7 +276,9 @@ def accuracy(n_sessions: int) -> None:
         errs: list[int] = []
         for k in range(n_sessions):
             plan = [(exs[rng.integers(len(exs))], int(rng.integers(5, 16))) for _ in range(4)]
-            sess = synth.generate_session(fs, plan, seed=10_000 + k * 7 + int(fs))
+            # every other session walks 15-40 s between machines in each rest
+            walk = (15.0, 40.0) if k % 2 else None
+            sess = synth.generate_session(fs, plan, seed=10_000 + k * 7 + int(fs), walk_s=walk)
             res = reps.count_reps(sess.acc_g, fs)
             for ts in sess.sets:
                 got = [s for s in res.sets if s.end_s > ts.start_s - 2 and s.start_s < ts.end_s + 2]

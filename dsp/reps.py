@@ -18,8 +18,10 @@ Pipeline, sample by sample and causal (so the batch and the streaming forms are 
    when its first full cycles keep a rhythm (longest at most twice the shortest). Within a set
    every second half is a rep; an odd last half is one more rep when its lobe is at least half the
    set's median lobe (the filters lock on one half late), not when it is a small settling lobe. A
-   set with fewer than ``min_reps`` (3) reps is movement, not a set, and is dropped. Time between
-   sets is rest.
+   set with fewer than ``min_reps`` (3) reps is movement, not a set, and is dropped. Cycles
+   faster than ``min_rep_s`` (1.4 s) are not reps: walking swings the arm about once a second,
+   and without this rule a walk between machines counts as a set (a confirmed set also ends
+   when its cycle suddenly halves to that pace). Time between sets is rest.
 
 With a gyroscope (``gyro`` in deg/s) the six channels (gyro scaled by 1/300 g per deg/s) go through
 the same steps, which helps rotations with little linear acceleration.
@@ -194,6 +196,7 @@ class RepCounter:
     use_gyro: bool = False
     max_gap_s: float = 6.0
     min_reps: int = 3
+    min_rep_s: float = 1.4
     t0_s: float = 0.0
     sets: list[RepSet] = field(default_factory=list, init=False)
     total: int = field(default=0, init=False)
@@ -289,6 +292,10 @@ class RepCounter:
                 # a confirmed set ends at a pause much longer than its rhythm (rest fidgets after
                 # the last rep do not join it); the lobe this half ends is the set's tail
                 events.extend(self._close(pk))
+            elif self._emitted and idx - self._halves[-2] < min(
+                    self.min_rep_s * self.fs_hz, 0.5 * float(np.median(np.diff(self._halves[::2])))):
+                # a confirmed set ends when the cycle suddenly halves to walking pace
+                events.extend(self._close(pk))
             self._halves.append(idx)
             self._amps.append(pk)
             events.extend(self._advance())
@@ -314,6 +321,12 @@ class RepCounter:
             self._amps = self._amps[k + 1:]
             if self._amps:
                 self._amps[0] = 0.0  # the lobe before the first kept half is not part of the set
+        # reps are slower than walking's arm swing (about 1 s a cycle): drop leading fast cycles
+        fast = int(round(self.min_rep_s * self.fs_hz))
+        while len(self._halves) >= 3 and self._halves[2] - self._halves[0] < fast:
+            self._halves = self._halves[1:]
+            self._amps = self._amps[1:]
+            self._amps[0] = 0.0
         # a set has a rhythm: full cycles (half i to half i+2) within a factor RHYTHM of each other
         while len(self._halves) >= 4:
             h = np.asarray(self._halves)

@@ -144,12 +144,32 @@ def _rest(rng: np.random.Generator, dur_s: float, fidgets: bool) -> tuple[np.nda
     return pos, rot
 
 
+def _walk(rng: np.random.Generator, dur_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Walking: the arm swings about the shoulder (±20-30°, 0.8-1.0 Hz) while the body bobs at
+    the step rate (twice the swing) and moves forward; the watch turns with the arm."""
+    n = int(dur_s * _SIM_HZ)
+    t = np.arange(n) / _SIM_HZ
+    f = rng.uniform(0.8, 1.0)
+    amp = np.deg2rad(rng.uniform(20, 30))
+    ramp = np.clip(np.minimum(t, dur_s - t) / 1.0, 0, 1)  # start and stop over a second
+    ang = amp * ramp * np.sin(2 * np.pi * f * t)
+    r = 0.6
+    speed = 1.3 * ramp
+    pos = np.stack([r * np.sin(ang) + np.cumsum(speed) / _SIM_HZ,
+                    np.zeros(n),
+                    -r * (np.cos(ang) - 1) + 0.03 * ramp * np.sin(2 * np.pi * 2 * f * t)], axis=1)
+    rot = _axis_rot(np.array([0.0, 1.0, 0.0]), ang)
+    return pos, rot
+
+
 def generate_session(fs_hz: float, sets: list[tuple[str, int]], *, seed: int = 0, rest_s: tuple[float, float] = (40.0, 90.0),
                      period_s: tuple[float, float] = (1.8, 3.5), noise_g: float = 0.02, fidgets: bool = True,
-                     orientation: np.ndarray | None = None) -> SynthSession:
+                     orientation: np.ndarray | None = None, walk_s: tuple[float, float] | None = None) -> SynthSession:
     """A session of ``sets`` = [(exercise, n_reps), ...] sampled at ``fs_hz``.
 
-    ``orientation``: 3x3 rotation of the watch on the wrist (random when None).
+    ``orientation``: 3x3 rotation of the watch on the wrist (random when None). ``walk_s``: each
+    rest after a set includes a walk of that many seconds (uniform in the range), as between
+    machines; a session with no sets and ``walk_s`` is a walk between two short rests.
     """
     if fs_hz <= 0 or fs_hz > _SIM_HZ:
         raise ValueError(f"fs_hz must be in (0, {_SIM_HZ}], got {fs_hz}")
@@ -175,9 +195,26 @@ def generate_session(fs_hz: float, sets: list[tuple[str, int]], *, seed: int = 0
         rot_parts.append(rot)
         t += phase.size / _SIM_HZ
         rp, rr = _rest(rng, rng.uniform(*rest_s), fidgets)
+        if walk_s is not None:  # stand a while, walk to the next machine, stand again
+            k = rp.shape[0] // 2
+            wp, wr = _walk(rng, rng.uniform(*walk_s))
+            wp = wp + rp[k]
+            tail_p = rp[k:] - rp[k] + wp[-1]
+            rp = np.concatenate((rp[:k], wp, tail_p))
+            rr = np.concatenate((rr[:k], wr, rr[k:]))
         pos_parts.append(rp)
         rot_parts.append(rr)
         t += rp.shape[0] / _SIM_HZ
+    if not sets and walk_s is not None:
+        wp, wr = _walk(rng, rng.uniform(*walk_s))
+        rp, rr = _rest(rng, 10.0, False)
+        pos_parts += [wp + pos_parts[-1][-1], rp + pos_parts[-1][-1] + wp[-1]]
+        rot_parts += [wr, rr]
+    # positions continue from where the previous segment ended
+    off = np.zeros(3)
+    for k in range(len(pos_parts)):
+        pos_parts[k] = pos_parts[k] - pos_parts[k][0] + off
+        off = pos_parts[k][-1]
     pos = np.concatenate(pos_parts)
     rot = np.concatenate(rot_parts)
     # smooth joins between segments (no acceleration spikes at segment edges)

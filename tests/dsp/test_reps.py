@@ -130,3 +130,14 @@ def test_garbage_never_crashes_and_chunking_does_not_matter(data, cut):
     ev = rc.update(a[:cut]) + rc.update(a[cut:]) + rc.finish()
     assert [e.t_s for e in ev] == batch.rep_times_s.tolist()
     assert rc.held == int(np.count_nonzero(~np.isfinite(a).all(axis=1)))
+
+
+@pytest.mark.parametrize("fs", [12.5, 50.0, 200.0])
+def test_walking_is_not_a_set(fs):
+    walk = synth.generate_session(fs, [], seed=int(fs), walk_s=(60, 70))
+    assert reps.count_reps(walk.acc_g, fs).count == 0
+    sess = synth.generate_session(fs, [("curl", 10), ("squat", 8), ("row", 12)], seed=int(fs) + 1,
+                                  walk_s=(20, 40), rest_s=(30, 40))
+    res = reps.count_reps(sess.acc_g, fs)
+    assert len(res.sets) == 3, [(s.start_s, s.reps) for s in res.sets]
+    assert all(abs(e) <= 1 for e in _per_set_errors(sess, res))
