@@ -132,6 +132,7 @@ class SimDevice:
     exported: bool = False
     connected: bool = False
     connecting: bool = False
+    cancel_connect: bool = False
     services_resolved: bool = False
     out_of_range_until: float = -1.0  # simulated s
     refuse_connects: int = 0
@@ -460,8 +461,11 @@ class SimBluez:
         if d.connecting:
             raise BluezError(E_IN_PROGRESS, "In Progress")
         d.connecting = True
+        d.cancel_connect = False
         try:
             await asyncio.sleep(0.02)
+            if d.cancel_connect:  # Disconnect() while connecting cancels the attempt
+                raise BluezError(E_FAILED, "le-connection-abort-by-local")
             if d.refuse_connects > 0:
                 d.refuse_connects -= 1
                 raise BluezError(E_FAILED, d.refuse_error)
@@ -472,6 +476,8 @@ class SimBluez:
             while not self._in_range(d):
                 if time.monotonic() >= deadline:
                     raise BluezError(E_FAILED, "le-connection-timeout")
+                if d.cancel_connect:
+                    raise BluezError(E_FAILED, "le-connection-abort-by-local")
                 await asyncio.sleep(0.02)
             if not self.powered:
                 raise BluezError(E_NOT_READY, "Resource Not Ready")
@@ -492,9 +498,15 @@ class SimBluez:
         finally:
             d.connecting = False
 
-    def _disconnect(self, d: SimDevice) -> None:
-        """Link gone (local Disconnect, link drop, out of range or adapter off)."""
+    def _disconnect(self, d: SimDevice, replies: list[Message] | None = None) -> None:
+        """Link gone (local Disconnect, link drop, out of range or adapter off).
+
+        Order as BlueZ's device_remove_connection(): ServicesResolved=False, (GATT objects of an
+        unbonded device removed), replies to pending Disconnect() calls, then Connected=False.
+        """
         if not d.connected:
+            for r in replies or []:
+                self._send(r)
             return
         d.disconnects += 1
         for c in d.chars.values():
@@ -509,6 +521,8 @@ class SimBluez:
         d.chars.clear()
         d.chars_by_uuid.clear()
         d.connected = False
+        for r in replies or []:
+            self._send(r)
         self._props_changed(d.path, DEVICE_IFACE, {"Connected": Variant("b", False)})
 
     def _release_acquired(self, d: SimDevice, c: CharObj, emit: bool = True) -> None:
@@ -710,12 +724,12 @@ class SimBluez:
             if not d.connected and not d.connecting:
                 raise BluezError(E_NOT_CONNECTED, "Not Connected")
 
-            async def bye() -> Message:
+            if d.connecting and not d.connected:
+                d.cancel_connect = True
+
+            async def bye() -> None:
                 await asyncio.sleep(0.005)
-                if d.connecting and not d.connected:
-                    d.refuse_connects = max(d.refuse_connects, 0)
-                self._disconnect(d)
-                return Message.new_method_return(msg)
+                self._disconnect(d, [Message.new_method_return(msg)])
             return bye()
         if m in ("Pair", "CancelPairing", "ConnectProfile", "DisconnectProfile"):
             raise BluezError(E_NOT_SUPPORTED, "Operation is not supported")
