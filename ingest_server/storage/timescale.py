@@ -365,39 +365,41 @@ class TimescaleBackend(StorageBackend):
     async def _write_many(self, requests: Sequence[WriteRequest]) -> list[list[BatchOutcome]]:
         # Candidate keys: first occurrence within this call; later ones are duplicates outright.
         seen: set[tuple[str, str, int]] = set()
-        first: list[tuple[int, int, SampleBatch]] = []
+        first: list[tuple[tuple[str, str, int], int, SampleBatch]] = []
         for ri, req in enumerate(requests):
-            for bi, b in enumerate(req.batches):
+            for b in req.batches:
                 key = (b.device_id, b.stream, b.seq)
                 if key not in seen:
                     seen.add(key)
-                    first.append((ri, bi, b))
+                    first.append((key, ri, b))
         # sorted key order: concurrent transactions lock ledger rows in the same order (no deadlocks)
-        first.sort(key=lambda x: (x[2].device_id, x[2].stream, x[2].seq))
-        stored: set[tuple[int, int]] = set()
+        first.sort(key=lambda x: x[0])
+        new: set[tuple[str, str, int]] = set()
         async with self.pool.connection() as conn:
             async with conn.transaction():
                 if first:
-                    cols: list[list[object]] = [[], [], [], [], [], [], []]
-                    for ri, _, b in first:
-                        req = requests[ri]
-                        for c, v in zip(cols, (b.device_id, b.stream, b.seq, req.tenant, req.agent_id, len(b),
-                                               (int(b.t_us.min()) if len(b) else None))):
-                            c.append(v)
+                    sizes = [b.t_us.shape[0] for _, _, b in first]
+                    cols = (
+                        [k[0] for k, _, _ in first],
+                        [k[1] for k, _, _ in first],
+                        [k[2] for k, _, _ in first],
+                        [requests[ri].tenant for _, ri, _ in first],
+                        [requests[ri].agent_id for _, ri, _ in first],
+                        sizes,
+                        [(int(b.t_us[0]) if n == 1 else int(b.t_us.min())) if n else None for (_, _, b), n in zip(first, sizes)],
+                    )
                     cur = await conn.execute(
                         "INSERT INTO ledger (device_id, stream, seq, tenant, agent_id, samples, t_min)"
-                        " SELECT d, s, q, tn, a, n, to_timestamp(tm / 1e6) FROM unnest(%s::text[], %s::text[], %s::bigint[],"
-                        " %s::text[], %s::text[], %s::int[], %s::bigint[]) AS u(d, s, q, tn, a, n, tm)"
+                        " SELECT d, s, q, tn, a, n, to_timestamp(tm / 1e6) FROM unnest(%b::text[], %b::text[], %b::bigint[],"
+                        " %b::text[], %b::text[], %b::int[], %b::bigint[]) AS u(d, s, q, tn, a, n, tm)"
                         " ON CONFLICT DO NOTHING RETURNING device_id, stream, seq",
                         cols,
                     )
-                    new = {(r[0], r[1], r[2]) for r in await cur.fetchall()}
+                    new = set(await cur.fetchall())
                     narrow, blocks = [], []
-                    for ri, bi, b in first:
-                        if (b.device_id, b.stream, b.seq) in new:
-                            stored.add((ri, bi))
-                            if len(b):
-                                (blocks if _block_ok(b) else narrow).append(b)
+                    for (key, _, b), n in zip(first, sizes):
+                        if n and key in new:
+                            (blocks if _block_ok(b) else narrow).append(b)
                     async with conn.cursor() as c:
                         if narrow:
                             async with c.copy("COPY samples (time, device_id, stream, channel, value) FROM STDIN (FORMAT BINARY)") as cp:
@@ -411,13 +413,18 @@ class TimescaleBackend(StorageBackend):
                 dead = [d for r in requests for d in r.dead_letters]
                 if dead:
                     await self._insert_dead(conn, dead)
+        # each new key is STORED for its first occurrence only
         out = []
-        for ri, req in enumerate(requests):
-            out.append([
-                BatchOutcome(b.device_id, b.stream, b.seq, WriteStatus.STORED, len(b)) if (ri, bi) in stored
-                else BatchOutcome(b.device_id, b.stream, b.seq, WriteStatus.DUPLICATE, 0)
-                for bi, b in enumerate(req.batches)
-            ])
+        for req in requests:
+            res = []
+            for b in req.batches:
+                key = (b.device_id, b.stream, b.seq)
+                if key in new:
+                    new.discard(key)
+                    res.append(BatchOutcome(b.device_id, b.stream, b.seq, WriteStatus.STORED, b.t_us.shape[0]))
+                else:
+                    res.append(BatchOutcome(b.device_id, b.stream, b.seq, WriteStatus.DUPLICATE, 0))
+            out.append(res)
         return out
 
     @staticmethod
