@@ -19,6 +19,7 @@ also when the body raises.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -28,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -77,7 +77,20 @@ def dbus_daemon_path() -> str:
     return exe
 
 
+#: processes started by running_sim in this interpreter and not yet stopped (the atexit net
+#: stops them if the interpreter exits without leaving the ``with`` block, e.g. on os._exit paths
+#: that still run atexit, or a KeyboardInterrupt between start and yield)
+_LIVE: dict[int, subprocess.Popen[Any]] = {}
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for p in list(_LIVE.values()):
+        _stop_pid(p, 2.0)
+
+
 def _stop_pid(proc: subprocess.Popen[Any], timeout_s: float = 5.0) -> None:
+    _LIVE.pop(proc.pid, None)
     if proc.poll() is not None:
         return
     try:
@@ -185,6 +198,7 @@ def running_sim(devices: str = "hr:3,imu:1,treadmill:1,bike:1", seed: int = 0, t
                                 "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                stdin=subprocess.DEVNULL)
         procs.append(bus)
+        _LIVE[bus.pid] = bus
         address = _readline(bus, start_timeout_s, "dbus-daemon").strip()
         if not address.startswith("unix:"):
             raise SimStartError(f"dbus-daemon printed {address!r} instead of an address")
@@ -195,6 +209,7 @@ def running_sim(devices: str = "hr:3,imu:1,treadmill:1,bike:1", seed: int = 0, t
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
         sim = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=sim_err, text=True, stdin=subprocess.DEVNULL, env=env)
         procs.append(sim)
+        _LIVE[sim.pid] = sim
         try:
             line = _readline(sim, start_timeout_s, "simulated BlueZ")
         except SimStartError as e:

@@ -10,7 +10,6 @@ module ends, and the fixture then asserts that no process it started is still al
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Callable, Iterator
 
 import pytest

@@ -21,9 +21,7 @@ injected through ``org.fittrack.SimControl1`` at ``/org/fittrack/sim`` on the sa
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import random
 import socket
 import time

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from bleak import BleakClient, BleakScanner
-from bleak.exc import BleakDBusError, BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
+from bleak.exc import BleakDBusError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
 from protocols.ble import ControlPointOpCode as Op
 from protocols.ble import ResultCode, decode, encode
