@@ -14,7 +14,8 @@ Pipeline, sample by sample and causal (so the batch and the streaming forms are 
    0.3 s are ignored; after ``max_gap_s`` without a half the state returns to neutral.
 4. Sets: halves less than ``max_gap_s`` (6 s) apart belong to one set; once a set is confirmed, a
    pause over 3x its median half-cycle also ends it (and, before confirmation, halves before such
-   a pause are dropped), so fidgets before or after a set do not join it. A set is confirmed only
+   a pause, or whose lobes are under a fifth of the largest, are dropped), so fidgets before or
+   after a set do not join it. A set is confirmed only
    when its first full cycles keep a rhythm (longest at most twice the shortest). Within a set
    every second half is a rep; an odd last half is one more rep when its lobe is at least half the
    set's median lobe (the filters lock on one half late), not when it is a small settling lobe. A
@@ -46,6 +47,7 @@ FLOOR_G = 0.01  # smallest hysteresis (g*s of the integrated signal): below this
 INTEG_TAU_S = 1.0  # time constant of the leaky integrator
 IRREGULAR = 3.0  # a half interval this many times the median, before a set is confirmed, is a pause
 RHYTHM = 2.0  # cycles of a set's first reps within this factor of each other (else: not a set yet)
+SMALL_LOBE = 0.2  # before confirmation, a leading lobe under this fraction of the largest is a fidget
 TAIL_FRAC = 0.5  # an odd last lobe is a rep when at least this fraction of the set's median lobe
 MIN_HALF_S = 0.3  # shortest half-cycle
 
@@ -321,6 +323,11 @@ class RepCounter:
             self._amps = self._amps[k + 1:]
             if self._amps:
                 self._amps[0] = 0.0  # the lobe before the first kept half is not part of the set
+        # a fidget just before the first rep: its lobes are far smaller than the set's
+        while len(self._halves) >= 2 and self._amps[1] < SMALL_LOBE * max(self._amps[1:]):
+            self._halves = self._halves[1:]
+            self._amps = self._amps[1:]
+            self._amps[0] = 0.0
         # reps are slower than walking's arm swing (about 1 s a cycle): drop leading fast cycles
         fast = int(round(self.min_rep_s * self.fs_hz))
         while len(self._halves) >= 3 and self._halves[2] - self._halves[0] < fast:
