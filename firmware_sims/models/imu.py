@@ -156,31 +156,58 @@ class ImuWearable(DeviceModel):
     def _t_of(self, n: int) -> float:
         return self._t_base + (n - self._n_base) * 10.0 / self.rate_dhz
 
-    def _motion(self, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """(accel in g, gyro in deg/s) in the sensor frame at time t (without noise)."""
-        while self._set_idx + 1 < len(self.sets) and self.sets[self._set_idx]["end_s"] + 30 < t:
-            self._set_idx += 1
-        s = self.sets[self._set_idx]
-        ex = EXERCISES[s["exercise"]]
-        base = _rot(np.array([0.0, 1.0, 0.0]), ex.pitch_deg + s["tilt_deg"][0]) @ _rot(
-            np.array([1.0, 0.0, 0.0]), ex.roll_deg + s["tilt_deg"][1])
-        a_world = np.zeros(3)
-        theta = 0.0
-        omega = 0.0
-        if s["start_s"] <= t <= s["end_s"]:
-            for a, b in s["rep_times_s"]:
-                if a <= t <= b:
-                    T = b - a
-                    u = (t - a) / T
-                    axis = np.array(ex.disp_axis, dtype=float)
-                    axis /= np.linalg.norm(axis)
-                    a_world = axis * (ex.disp_m * (2 * math.pi / T) ** 2 / 2 * math.cos(2 * math.pi * u)) / G
-                    theta = ex.rot_deg * (1 - math.cos(2 * math.pi * u)) / 2
-                    omega = ex.rot_deg * math.pi / T * math.sin(2 * math.pi * u)
-                    break
-        r = base @ _rot(np.array(ex.rot_axis, dtype=float), theta)
-        acc = r.T @ (np.array([0.0, 0.0, 1.0]) + a_world)
-        gyr = np.array(ex.rot_axis, dtype=float) * omega
+    def _set_geometry(self, idx: int) -> dict[str, Any]:
+        """Per-set constants (cached): base rotation, axes, rep start/end arrays."""
+        cache = self.__dict__.setdefault("_geom", {})
+        g = cache.get(idx)
+        if g is None:
+            s = self.sets[idx]
+            ex = EXERCISES[s["exercise"]]
+            axis = np.array(ex.disp_axis, dtype=float)
+            rot_axis = np.array(ex.rot_axis, dtype=float)
+            rot_axis /= np.linalg.norm(rot_axis)
+            k = np.array([[0, -rot_axis[2], rot_axis[1]], [rot_axis[2], 0, -rot_axis[0]], [-rot_axis[1], rot_axis[0], 0]])
+            g = cache[idx] = {
+                "ex": ex, "base": _rot(np.array([0.0, 1.0, 0.0]), ex.pitch_deg + s["tilt_deg"][0]) @ _rot(
+                    np.array([1.0, 0.0, 0.0]), ex.roll_deg + s["tilt_deg"][1]),
+                "axis": axis / np.linalg.norm(axis), "rot_axis": rot_axis, "K": k, "K2": k @ k,
+                "starts": np.array([a for a, _ in s["rep_times_s"]]), "ends": np.array([b for _, b in s["rep_times_s"]]),
+            }
+        return g
+
+    def _motion(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(accel in g, gyro in deg/s), shape (n, 3), in the sensor frame at times ``t`` (no noise).
+
+        ``t`` is increasing; samples belong to the current set until 30 s after its last rep.
+        """
+        n = len(t)
+        acc = np.empty((n, 3))
+        gyr = np.empty((n, 3))
+        i = 0
+        while i < n:
+            while self._set_idx + 1 < len(self.sets) and self.sets[self._set_idx]["end_s"] + 30 < t[i]:
+                self._set_idx += 1
+            limit = self.sets[self._set_idx]["end_s"] + 30 if self._set_idx + 1 < len(self.sets) else np.inf
+            j = i + int(np.searchsorted(t[i:], limit, side="right"))
+            j = max(j, i + 1)
+            g = self._set_geometry(self._set_idx)
+            ex, tt = g["ex"], t[i:j]
+            r = np.searchsorted(g["starts"], tt, side="right") - 1
+            rr = np.clip(r, 0, None)
+            in_rep = (r >= 0) & (tt <= g["ends"][rr])
+            period = g["ends"][rr] - g["starts"][rr]
+            u = np.where(in_rep, (tt - g["starts"][rr]) / period, 0.0)
+            c, sn = np.cos(2 * np.pi * u), np.sin(2 * np.pi * u)
+            a_mag = np.where(in_rep, ex.disp_m * (2 * np.pi / period) ** 2 / 2 * c / G, 0.0)
+            theta = np.where(in_rep, np.radians(ex.rot_deg) * (1 - c) / 2, 0.0)
+            omega = np.where(in_rep, ex.rot_deg * np.pi / period * sn, 0.0)
+            # R(theta) = I + sin K + (1 - cos) K^2, per sample; accel = R(theta)^T base^T (g + a)
+            v = np.array([0.0, 0.0, 1.0]) + a_mag[:, None] * g["axis"]
+            w = v @ g["base"]  # base^T v, row-wise
+            st, ct = np.sin(theta)[:, None], (1 - np.cos(theta))[:, None]
+            acc[i:j] = w + st * (w @ g["K"]) + ct * (w @ g["K2"])
+            gyr[i:j] = omega[:, None] * g["rot_axis"]
+            i = j
         return acc, gyr
 
     def advance(self, t_s: float) -> list[Notification]:
@@ -189,23 +216,19 @@ class ImuWearable(DeviceModel):
         k = self.samples_per_packet()
         while self._t_of(self._n + k - 1) <= t_s:
             first = self._n
-            acc_raw, gyr_raw = [], []
-            for i in range(k):
-                t = self._t_of(first + i)
-                acc, gyr = self._motion(t)
-                acc = acc + self._noise.normal(0, 0.01, 3)
-                gyr = gyr + self._noise.normal(0, 0.5, 3)
-                a = tuple(int(np.clip(round(v * imu_codec.ACCEL_LSB_PER_G), -32768, 32767)) for v in acc)
-                g = tuple(int(np.clip(round(v * imu_codec.GYRO_LSB_PER_DPS), -32768, 32767)) for v in gyr)
-                acc_raw.append(a)
-                gyr_raw.append(g)
-                self.sample_t_s.append(t)
-            self.samples_accel.extend(acc_raw)  # type: ignore[arg-type]
+            t = self._t_base + (np.arange(first, first + k) - self._n_base) * 10.0 / self.rate_dhz
+            acc, gyr = self._motion(t)
+            acc = acc + self._noise.normal(0, 0.01, (k, 3))
+            gyr = gyr + self._noise.normal(0, 0.5, (k, 3))
+            acc_raw = [tuple(r) for r in np.clip(np.rint(acc * imu_codec.ACCEL_LSB_PER_G), -32768, 32767).astype(int).tolist()]
+            gyr_raw = [tuple(r) for r in np.clip(np.rint(gyr * imu_codec.GYRO_LSB_PER_DPS), -32768, 32767).astype(int).tolist()]
+            self.sample_t_s.extend(t.tolist())
+            self.samples_accel.extend(acc_raw)
             if self.gyro:
-                self.samples_gyro.extend(gyr_raw)  # type: ignore[arg-type]
+                self.samples_gyro.extend(gyr_raw)
             payload = imu_codec.encode_imu_data(packet_seq=self._seq, sample_rate_dhz=self.rate_dhz, first_sample=first,
                                                 accel_1_4096g=acc_raw, gyro_0_1dps=gyr_raw if self.gyro else None)
-            out.append(Notification(self._t_of(first + k - 1), IMU_DATA, payload))
+            out.append(Notification(float(t[-1]), IMU_DATA, payload))
             self._seq = (self._seq + 1) & 0xFFFF
             self._n += k
             self.packets_sent += 1
