@@ -125,9 +125,9 @@ def our_copy(dsn: str, batches: list[SampleBatch]) -> float:
 
 # ---------------------------------------------------------------------------- server
 
-def start_server(dsn: str, grpc: bool, mqtt: str | None, root: str) -> tuple[subprocess.Popen, dict[str, str]]:
+def start_server(dsn: str, grpc: bool, mqtt: str | None, root: str, processes: int = 1) -> tuple[subprocess.Popen, dict[str, str]]:
     args = [sys.executable, "-m", "fittrack", "ingest", "serve", "--db", dsn, "--maintain-interval-s", "0",
-            "--max-age-days", "3650", "--log-level", "WARNING"]
+            "--max-age-days", "3650", "--log-level", "WARNING", "--processes", str(processes)]
     if grpc:
         args += ["--grpc", "127.0.0.1:0"]
     if mqtt:
@@ -326,6 +326,7 @@ def main() -> int:
     ap.add_argument("--live-s", type=float, default=20.0, help="seconds of the 10k-device run per transport")
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--per-agent", type=int, default=20)
+    ap.add_argument("--processes", type=int, default=1, help="server processes (fittrack ingest serve --processes)")
     ap.add_argument("--batch-s", type=int, default=1, help="seconds of HR per batch in the 10k-device run (agent batching)")
     ap.add_argument("--skip", default="", help="comma list of: hr,imu,live,mqtt,grpc")
     args = ap.parse_args()
@@ -359,7 +360,7 @@ def main() -> int:
             work.append(("HR-like", "samples", int(240 * scale), hr_envelopes))
         if "imu" not in skip:
             work.append(("IMU-like", "sample_blocks", int(1600 * scale), imu_envelopes))
-        proc, addr = start_server(dsn, "grpc" not in skip, None if "mqtt" in skip else args.mqtt, root)
+        proc, addr = start_server(dsn, "grpc" not in skip, None if "mqtt" in skip else args.mqtt, root, args.processes)
         try:
             for label, table, n_env, make in work:
                 per = n_env // n_agents
@@ -406,7 +407,7 @@ def main() -> int:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print_table("Ingest end to end (samples/s; ratio = rate / raw psycopg COPY rate of the same rows)",
                 ["path", "samples", "samples/s", "vs raw COPY", "ack latency"], rows)
-    print(f"cores: {os.cpu_count()}; server = 1 process, 2 writers, pool 6; client, PostgreSQL and Mosquitto on the same machine")
+    print(f"cores: {os.cpu_count()}; server = {args.processes} process(es), 2 writers, pool 6 each; client, PostgreSQL and Mosquitto on the same machine")
     return 0
 
 

@@ -79,7 +79,7 @@ class IngestApp:
                     if not (c.tls_cert and c.tls_key):
                         raise ValueError("TLS needs both --tls-cert and --tls-key")
                     tls = TlsFiles(Path(c.tls_cert), Path(c.tls_key), Path(c.tls_client_ca) if c.tls_client_ca else None)
-                self.grpc = GrpcIngest(self.pipeline, self.auth, self.hub, self.metrics, c.grpc, tls)
+                self.grpc = GrpcIngest(self.pipeline, self.auth, self.hub, self.metrics, c.grpc, tls, reuseport=c.grpc_reuseport)
                 self.grpc_port = await self.grpc.start()
             if c.mqtt:
                 from .mqtt_consumer import MqttIngest

@@ -47,6 +47,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument("--tls-cert")
     s.add_argument("--tls-key")
     s.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS)")
+    s.add_argument("--processes", type=int, help="run N server processes sharing the gRPC port (SO_REUSEPORT) and the "
+                                                 "MQTT shared subscription (default 1)")
+    s.add_argument("--grpc-reuseport", action="store_const", const=True, help=argparse.SUPPRESS)
     s.add_argument("--writers", type=int, help="concurrent group-commit transactions (default 2)")
     s.add_argument("--pool-size", type=int)
     s.add_argument("--retention-days", type=float)
@@ -125,6 +128,10 @@ def main(argv: list[str], prog: str = "fittrack ingest") -> int:
             if not cfg.grpc and not cfg.mqtt:
                 print(f"{prog} serve: give --grpc HOST:PORT and/or --mqtt HOST:PORT", file=sys.stderr)
                 return 2
+            if cfg.processes > 1:
+                from .supervisor import supervise
+
+                return supervise(argv, cfg)
             return asyncio.run(_serve(cfg))
         if args.cmd == "mqtt-user":
             return _mqtt_user(args, prog)

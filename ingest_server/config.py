@@ -34,6 +34,9 @@ class IngestConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None        # set: mutual TLS
+    processes: int = 1                      # >1: a supervisor runs this many server processes (gRPC SO_REUSEPORT,
+                                            # MQTT shared subscription); Python uses one core per process
+    grpc_reuseport: bool = False            # set for the workers of --processes
     writers: int = 2                        # concurrent group-commit transactions
     pool_size: int = 6                      # PostgreSQL connections (writers + auth, claims, dead letters)
     max_group_envelopes: int = 64

@@ -50,7 +50,8 @@ def _bearer(context: grpc.aio.ServicerContext) -> str | None:
 
 class GrpcIngest:
     def __init__(self, pipeline: Pipeline, auth: Authenticator, hub: LiveHub, metrics: Metrics, address: str,
-                 tls: TlsFiles | None = None, max_inflight: int = 256) -> None:
+                 tls: TlsFiles | None = None, max_inflight: int = 256, reuseport: bool = False) -> None:
+        self.reuseport = reuseport
         self.pipeline = pipeline
         self.auth = auth
         self.hub = hub
@@ -65,7 +66,7 @@ class GrpcIngest:
     async def start(self) -> int:
         opts = [("grpc.max_receive_message_length", MAX_ENVELOPE_BYTES + 4096),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                ("grpc.so_reuseport", 0)]
+                ("grpc.so_reuseport", 1 if self.reuseport else 0)]
         self.server = grpc.aio.server(options=opts)
         handlers = {
             "Upload": grpc.stream_stream_rpc_method_handler(
