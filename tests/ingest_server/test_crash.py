@@ -75,3 +75,21 @@ async def test_kill_9_mid_stream_then_restart_keeps_every_acked_batch_exactly_on
         assert rows == (n * 3000, n * 3000)
         rows = await (await conn.execute("SELECT count(*), count(DISTINCT time) FROM samples WHERE device_id = 'k-strap'")).fetchone()
         assert rows == (n * 10, n * 10)
+
+
+async def test_processes_share_the_grpc_port_and_stop_together(pg_database_factory) -> None:
+    dsn = pg_database_factory("procs")
+    token = cli("ingest", "agent", "add", "--db", dsn, "--tenant", "gym-w", "--agent", "hub-w").stdout.strip()
+    proc, addr = start_server(["--db", dsn, "--grpc", "127.0.0.1:0", "--processes", "2", "--maintain-interval-s", "0"])
+    try:
+        port = int(addr["grpc"].rsplit(":", 1)[1])
+        base = now_s_us() - 3_600_000_000
+        jobs = [upload(port, token, [envelope([hr_batch(f"w-strap-{c}", s, t0_us=base + s * 10_000_000)], agent="hub-w",
+                                              tenant="gym-w", seq=c * 100 + s) for s in range(20)]) for c in range(8)]
+        acks = [a for r in await asyncio.gather(*jobs) for a in r]
+        assert len(acks) == 160 and all(status(a) == "ACK_STATUS_OK" for a in acks)
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        assert (await (await conn.execute("SELECT count(*) FROM ledger")).fetchone())[0] == 160
