@@ -159,21 +159,25 @@ def scan(buf, data_end, state, local_def, def_off, def_size, def_ts, def_flags, 
     return status
 
 
-_CRC_TABLE = np.array([0x0000, 0xCC01, 0xD801, 0x1400, 0xF001, 0x3C00, 0x2800, 0xE401,
-                       0xA001, 0x6C00, 0x7800, 0xB401, 0x5000, 0x9C01, 0x8801, 0x4400], dtype=np.uint16)
+def _crc_table() -> np.ndarray:
+    # FIT CRC-16 (FIT protocol §3.3.2: reflected polynomial 0xA001, i.e. CRC-16/ARC), one byte per step
+    t = np.zeros(256, dtype=np.int64)
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
+        t[i] = c
+    return t
+
+
+_CRC_TABLE = _crc_table()
 
 
 @jit
 def _crc16(buf, start, end, crc, table):  # pragma: no cover - compiled
     c = np.int64(crc)
     for i in range(start, end):
-        b = np.int64(buf[i])
-        tmp = np.int64(table[c & 0xF])
-        c = (c >> 4) & 0x0FFF
-        c = c ^ tmp ^ np.int64(table[b & 0xF])
-        tmp = np.int64(table[c & 0xF])
-        c = (c >> 4) & 0x0FFF
-        c = c ^ tmp ^ np.int64(table[(b >> 4) & 0xF])
+        c = (c >> 8) ^ table[(c ^ np.int64(buf[i])) & 0xFF]
     return c
 
 
