@@ -133,3 +133,37 @@ async def _query(dsn: str, sql: str) -> tuple:
 
     async with await psycopg.AsyncConnection.connect(dsn) as conn:
         return tuple(await (await conn.execute(sql)).fetchone())
+
+
+async def test_kill_9_over_mqtt_broker_redelivers_what_was_never_pubacked(dsn, mqtt_broker, mqtt_prefix) -> None:
+    """PUBACK only after commit + persistent session: after kill -9 and restart with the same
+    client id, the broker hands the un-PUBACKed uplinks to the new process; the agent resends nothing."""
+    import os
+    import signal
+    import uuid
+
+    root = f"{mqtt_prefix}/fittrack/v1"
+    cli("ingest", "agent", "add", "--db", dsn, "--tenant", "gym-r", "--agent", "hub-r")
+    args = ["--db", dsn, "--mqtt", f"{mqtt_broker.host}:{mqtt_broker.port}", "--mqtt-topic-root", root,
+            "--mqtt-client-id", f"ingest-crash-{uuid.uuid4().hex[:8]}", "--maintain-interval-s", "0"]
+    proc, _ = start_server(args)
+    n = 300
+    base = now_s_us() - 3_600_000_000
+    envs = [envelope([imu_batch("r-imu", s, n=1000, t0_us=base + s * 10_000_000)], agent="hub-r", tenant="gym-r", seq=s) for s in range(n)]
+    try:
+        async with MqttAgent(mqtt_broker.host, mqtt_broker.port, root=root, tenant="gym-r", agent="hub-r") as agent:
+            for e in envs:
+                await agent.publish(e)
+            while len(agent.acks) < 20:
+                await asyncio.sleep(0.002)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            before = set(agent.acks)
+            assert len(before) < n, "the crash came too late to leave anything in flight"
+            proc, _ = start_server(args)  # same client id: the broker resumes the session
+            await agent.wait_acks(set(range(n)), timeout_s=60)
+        assert (await _query(dsn, "SELECT count(*) FROM ledger WHERE device_id = 'r-imu'")) == (n,)
+        assert (await _query(dsn, "SELECT count(*), count(DISTINCT (time, channel)) FROM samples_all WHERE device_id = 'r-imu'")) == (n * 3000, n * 3000)
+    finally:
+        proc.terminate()
+        proc.wait(20)
