@@ -187,8 +187,13 @@ class SimHandle:
 
 @contextlib.contextmanager
 def running_sim(devices: str = "hr:3,imu:1,treadmill:1,bike:1", seed: int = 0, time_scale: float = 1.0,
-                start_timeout_s: float = 20.0, verbose: bool = False) -> Iterator[SimHandle]:
-    """Private dbus-daemon + simulated ``org.bluez`` for the ``with`` body; torn down by PID."""
+                start_timeout_s: float = 20.0, verbose: bool = False,
+                temporary_timeout_s: float = 30.0) -> Iterator[SimHandle]:
+    """Private dbus-daemon + simulated ``org.bluez`` for the ``with`` body; torn down by PID.
+
+    ``temporary_timeout_s`` is BlueZ's TemporaryTimeout (wall seconds): a device neither seen
+    advertising nor connected for that long is removed from the bus, as bluetoothd does.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="fittrack-sim-"))
     procs: list[subprocess.Popen[Any]] = []
     try:
@@ -204,7 +209,8 @@ def running_sim(devices: str = "hr:3,imu:1,treadmill:1,bike:1", seed: int = 0, t
             raise SimStartError(f"dbus-daemon printed {address!r} instead of an address")
         sim_err = open(tmp / "sim.stderr", "w+")
         cmd = [sys.executable, "-m", "firmware_sims.bluez", "--bus", address, "--devices", devices,
-               "--seed", str(seed), "--time-scale", str(time_scale)] + (["-v"] if verbose else [])
+               "--seed", str(seed), "--time-scale", str(time_scale),
+               "--temporary-timeout", str(temporary_timeout_s)] + (["-v"] if verbose else [])
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
         sim = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=sim_err, text=True, stdin=subprocess.DEVNULL, env=env)

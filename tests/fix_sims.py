@@ -10,7 +10,7 @@ module ends, and the fixture then asserts that no process it started is still al
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -30,8 +30,9 @@ def sim_bluez() -> Iterator[Callable[..., SimHandle]]:
     stack = contextlib.ExitStack()
     pids: list[int] = []
 
-    def start(devices: str = "hr:3,imu:1,treadmill:1,bike:1", seed: int = 0, time_scale: float = 1.0) -> SimHandle:
-        h = stack.enter_context(running_sim(devices, seed=seed, time_scale=time_scale))
+    def start(devices: str = "hr:3,imu:1,treadmill:1,bike:1", seed: int = 0, time_scale: float = 1.0,
+              **kw: Any) -> SimHandle:
+        h = stack.enter_context(running_sim(devices, seed=seed, time_scale=time_scale, **kw))
         pids.extend([h.bus_pid, h.sim_pid])
         return h
 

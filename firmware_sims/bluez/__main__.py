@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--devices", default="hr:1", help="device spec, e.g. hr:3,imu:1,treadmill:1,bike:1")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per wall second")
+    ap.add_argument("--temporary-timeout", type=float, default=30.0,
+                    help="BlueZ TemporaryTimeout: remove unseen, unconnected devices after this many wall seconds (0: never)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING, stream=sys.stderr)
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(e))
     if a.time_scale <= 0:
         ap.error("--time-scale must be > 0")
-    sim = SimBluez(a.bus, models, a.time_scale)
+    sim = SimBluez(a.bus, models, a.time_scale, temporary_timeout_s=a.temporary_timeout)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

@@ -146,14 +146,19 @@ class SimDevice:
     sent: dict[str, int] = field(default_factory=dict)  # char uuid -> notifications delivered to the bus
     dropped: int = 0
     disconnects: int = 0
+    last_seen_wall: float = 0.0  # monotonic s: last advert seen / link up
 
 
 class SimBluez:
     """The daemon. ``await SimBluez(...).run()`` serves until :meth:`stop`."""
 
     def __init__(self, bus_address: str, models: list[DeviceModel], time_scale: float = 1.0,
-                 adapter: str = "hci0", adapter_address: str = "00:1A:7D:DA:71:13") -> None:
+                 adapter: str = "hci0", adapter_address: str = "00:1A:7D:DA:71:13",
+                 temporary_timeout_s: float = 30.0) -> None:
         self.bus_address = bus_address
+        #: BlueZ's TemporaryTimeout (main.conf): an unpaired device not seen or connected for this
+        #: long (wall seconds) is removed (InterfacesRemoved); connecting by its old path then fails
+        self.temporary_timeout_s = temporary_timeout_s
         self.time_scale = float(time_scale)
         self.adapter_path = f"/org/bluez/{adapter}"
         self.adapter_address = adapter_address
@@ -360,6 +365,7 @@ class SimBluez:
             if d.connected or not self._in_range(d) or not self._matches_filter(d):
                 continue
             d.rssi = d.model.advertisement().rssi_dbm + self._rng.randint(-4, 4)
+            d.last_seen_wall = time.monotonic()
             if not d.exported:
                 d.exported = True
                 self._signal("/", OM_IFACE, "InterfacesAdded", "oa{sa{sv}}",
@@ -390,6 +396,12 @@ class SimBluez:
         if self.discovery_clients and self.powered and wall >= self._next_adv:
             self._next_adv = wall + 0.25
             self._advertise()
+        if self.temporary_timeout_s > 0:
+            for d in self.devices.values():
+                if d.exported and not d.connected and not d.connecting and \
+                        wall - d.last_seen_wall > self.temporary_timeout_s:
+                    d.exported = False
+                    self._signal("/", OM_IFACE, "InterfacesRemoved", "oas", [d.path, [DEVICE_IFACE, PROPS_IFACE]])
         for d in self.devices.values():
             notes = d.model.advance(now)
             if d.burst_until >= 0:
@@ -480,6 +492,7 @@ class SimBluez:
             if not self.powered:
                 raise BluezError(E_NOT_READY, "Resource Not Ready")
             d.connected = True
+            d.last_seen_wall = time.monotonic()
             self._props_changed(d.path, DEVICE_IFACE, {"Connected": Variant("b", True)})
             if d.slow_discovery_s > 0:
                 await asyncio.sleep(self.wall(d.slow_discovery_s))
@@ -519,6 +532,7 @@ class SimBluez:
         d.chars.clear()
         d.chars_by_uuid.clear()
         d.connected = False
+        d.last_seen_wall = time.monotonic()
         for r in replies or []:
             self._send(r)
         self._props_changed(d.path, DEVICE_IFACE, {"Connected": Variant("b", False)})

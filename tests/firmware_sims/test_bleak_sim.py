@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from bleak import BleakClient, BleakScanner
-from bleak.exc import BleakDBusError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
+from bleak.exc import BleakDBusError, BleakError, BleakGATTProtocolError, BleakGATTProtocolErrorCode
 
 from protocols.ble import ControlPointOpCode as Op
 from protocols.ble import ResultCode, decode, encode
@@ -224,3 +224,18 @@ async def test_burst_delivers_held_notifications_at_once(sim, bleak_bus) -> None
     assert _find_run(got, truth) >= 0, "a burst must not lose or reorder notifications"
     gaps = [b[0] - a[0] for a, b in zip(arrivals, arrivals[1:])]
     assert max(gaps) > 0.8 and sum(g < 0.02 for g in gaps) >= 5  # a pause, then several at once
+
+
+async def test_unseen_device_is_removed_after_temporary_timeout(sim_bluez, bleak_bus) -> None:
+    """bluetoothd drops an unpaired device nobody saw or connected for TemporaryTimeout."""
+    short = sim_bluez("hr:1", seed=9, temporary_timeout_s=1.0)
+    bleak_bus(short)
+    addr = short.devices[0].address
+    known = await BleakScanner.find_device_by_address(addr, timeout=5)
+    assert known is not None
+    await asyncio.sleep(1.6)
+    with pytest.raises(BleakError, match="not found"):  # bleak: the device left BlueZ's object tree
+        async with BleakClient(known, timeout=5):
+            pass
+    async with BleakClient(addr, timeout=10) as client:  # a new scan finds it again
+        assert client.is_connected
