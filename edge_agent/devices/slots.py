@@ -70,6 +70,7 @@ class SlotScheduler:
         self._budget = dict(slots_per_adapter or {})
         self._adapters: dict[str, _Adapter] = {}
         self._where: dict[str, str] = {}
+        self._reported: dict[str, int] = {}
         self.rotations = 0
 
     def _ad(self, adapter: str) -> _Adapter:
@@ -115,6 +116,15 @@ class SlotScheduler:
                 addr = a.queue.popleft()
                 a.active[addr] = now_s
                 d.admit.append(addr)
+            if len(a.queue) != self._reported.get(name, 0):
+                self._reported[name] = len(a.queue)
+                if a.queue:
+                    log.warning(
+                        "adapter %s: %d configured devices exceed its %d connection slots; %d queued (%s)%s",
+                        name, len(a.active) + len(a.queue), a.slots, len(a.queue), ", ".join(a.queue),
+                        f", rotating every {self.rotation_s:.0f} s" if self.rotation_s else ", no rotation (rotation_s = 0)",
+                        extra={"event": "slots_exceeded", "adapter": name, "queued": list(a.queue)},
+                    )
             if a.queue and self.rotation_s and a.active:
                 oldest, since = min(a.active.items(), key=lambda kv: kv[1])
                 if now_s - since >= self.rotation_s:

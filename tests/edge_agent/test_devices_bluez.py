@@ -1,0 +1,53 @@
+"""Devices through the simulated BlueZ with real bleak: more straps than connection slots."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.agent import EdgeAgent
+from edge_agent.config import parse_config
+from edge_agent.metrics import EdgeMetrics
+from firmware_sims.testing import running_sim
+
+pytestmark = pytest.mark.slow
+
+
+async def test_devices_beyond_the_slot_budget_are_queued_rotated_and_reported(
+    tmp_path: Path, monkeypatch: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="edge_agent")
+    with running_sim("hr:3", seed=21) as sim:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", sim.bus_address)
+        cfg = parse_config({
+            "agent": {"agent_id": "a", "tenant": "t", "data_dir": str(tmp_path), "status_interval_s": 0.5},
+            "bluetooth": {"slots_per_adapter": {"hci0": 2}, "rotation_s": 4.0, "connect_timeout_s": 8.0},
+            "devices": [{"address": d.address, "name": d.name} for d in sim.devices],
+            "metrics": {"listen": ""},
+        })
+        m = EdgeMetrics()
+        agent = EdgeAgent(cfg, metrics=m)
+        task = asyncio.create_task(agent.run())
+        max_connected = 0
+        queued_seen = False
+        for _ in range(40):                                   # 20 s
+            await asyncio.sleep(0.5)
+            st = agent.status()
+            connected = [d for d in st["devices"] if d["state"] == "connected"]
+            max_connected = max(max_connected, len(connected))
+            assert len(connected) <= 2                        # never more links than the budget
+            queued_seen |= any(a["queued"] for a in st["adapters"])
+        agent.stop()
+        await task
+    assert max_connected == 2 and queued_seen
+    assert m.devices_queued.labels("hci0")._value.get() == 1
+    # every strap was heard (rotation), and the agent said so
+    for d in agent.devices.values():
+        assert d.session is not None and d.session.status.notifications > 0, d.cfg.name
+    assert agent.slots.rotations >= 3
+    text = caplog.text
+    assert "exceed its 2 connection slots" in text and "rotating" in text
