@@ -305,6 +305,9 @@ class DeviceSession:
                 errors.inc()
                 log.info("%s: bad %s notification: %s", self.name, stream, exc)
                 return
+            if getattr(m, "trailing_bytes", 0):  # bytes the spec does not define: kept decoded part, counted
+                st.decode_errors += 1
+                errors.inc()
             if stream == "battery":
                 st.battery_pct = getattr(m, "battery_level_pct", st.battery_pct)
             try:

@@ -101,3 +101,57 @@ def test_backoff_grows_on_average() -> None:
     means = [sum(backoff_s(a, initial_s=1, max_s=60, rng=rng) for _ in range(2000)) / 2000 for a in range(7)]
     assert means[0] < means[2] < means[4] < means[6]
     assert 25 < means[6] < 35  # capped at 60: mean 30
+
+
+# ------------------------------------------------------------------ bad notifications never crash
+from hypothesis import settings  # noqa: E402
+
+from edge_agent.devices.profiles import NOTIFY_CHARS  # noqa: E402
+from edge_agent.devices.profiles import Subscription  # noqa: E402
+from edge_agent.devices.session import DeviceSession  # noqa: E402
+from edge_agent.metrics import EdgeMetrics  # noqa: E402
+from edge_agent.streams import StreamMapper  # noqa: E402
+from edge_agent.timebase import ManualClock, Timebase  # noqa: E402
+
+
+def _session(received: list) -> DeviceSession:
+    mapper = StreamMapper()
+
+    def on_measurement(_s: object, kind: str, m: object, t_us: int) -> None:
+        received.append((kind, mapper.map(m, t_us)))
+
+    return DeviceSession("AA:BB:CC:DD:EE:01", "ble-test", on_measurement=on_measurement,
+                         timebase=Timebase(ManualClock()), metrics=EdgeMetrics())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(NOTIFY_CHARS)), st.binary(max_size=64))
+def test_any_notification_bytes_are_decoded_or_counted_never_raised(uuid: str, payload: bytes) -> None:
+    received: list = []
+    s = _session(received)
+    kind, dec = NOTIFY_CHARS[uuid]
+    handler = s._handler(Subscription(uuid, kind, dec))
+    handler(None, bytearray(payload))               # must not raise, whatever the bytes
+    assert s.status.notifications == 1
+    assert len(received) + s.status.decode_errors >= 1
+    for _, samples in received:
+        for x in samples:
+            assert len(x.t_us) == len(x.values)
+
+
+def test_truncated_hr_keeps_the_valid_part_and_counts_the_error() -> None:
+    received: list = []
+    s = _session(received)
+    uuid = next(u for u, (k, _) in NOTIFY_CHARS.items() if k == "hr")
+    good = encode(0x2A37, heart_rate_bpm=130, rr_intervals_1024=[500, 510])
+    h = s._handler(Subscription(uuid, "hr", NOTIFY_CHARS[uuid][1]))
+    h(None, bytearray(good[:-1]))                    # last RR cut in half: a trailing byte
+    assert s.status.decode_errors == 1
+    streams = {x.stream: x.values for _, samples in received for x in samples}
+    assert streams["heart_rate"] == [130] and streams["rr_interval"] == [500]
+    received.clear()
+    h(None, bytearray(bytes([0x08, 77, 0x10])))      # energy expended announced, one of its two bytes
+    assert s.status.decode_errors == 2
+    assert s.metrics.decode_errors_total.labels("ble-test", "hr")._value.get() == 2
+    (( _, samples),) = received
+    assert [(x.stream, x.values) for x in samples] == [("heart_rate", [77])]
