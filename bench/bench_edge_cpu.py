@@ -16,7 +16,8 @@ Two measurements:
    notification), fed the same decoded values.
 2. **Through the simulated BlueZ with real bleak** (``--bluez``): the agent itself on
    ``running_sim("hr:N,imu:M")`` for ``--seconds``; the agent's process CPU time per wall second
-   (the simulator runs in its own process). The simulated IMU streams at its default 50 Hz.
+   (the simulator runs in its own process). The agent configures the IMUs to ``--imu-rate``
+   (100 Hz, accel + gyro) through the IMU Config characteristic.
 
     python bench/bench_edge_cpu.py                    # replayed, 50 HR + 10 IMU, 120 s of data
     python bench/bench_edge_cpu.py --bluez --seconds 30
@@ -225,7 +226,8 @@ def bluez_bench(args: argparse.Namespace) -> None:
         cfg = parse_config({
             "agent": {"agent_id": "bench", "tenant": "bench", "data_dir": d},
             "bluetooth": {"default_slots": 64, "connect_timeout_s": 60},
-            "devices": [{"address": x.address, "name": x.name} for x in sim.devices],
+            "devices": [{"address": x.address, "name": x.name, **({"imu_rate_hz": args.imu_rate} if x.kind == "imu" else {})}
+                        for x in sim.devices],
             "metrics": {"listen": ""},
         })
         agent = EdgeAgent(cfg, metrics=EdgeMetrics())
@@ -245,8 +247,11 @@ def bluez_bench(args: argparse.Namespace) -> None:
             await asyncio.sleep(args.seconds)
             cpu, wall = time.process_time() - c0, time.monotonic() - w0
             notes = sum(x.session.status.notifications for x in agent.devices.values() if x.session) - notes0
+            gts = [await sim.aground_truth(x.address) for x in sim.devices if x.kind == "imu"]
             agent.stop()
             await task
+            if gts:
+                print(f"IMU sample rate now (model ground truth): {sorted({g['sample_rate_dhz'] / 10 for g in gts})} Hz")
             return cpu, wall, connected, notes
 
         cpu, wall, connected, notes = asyncio.run(main())
@@ -266,6 +271,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--bluez", action="store_true", help="run the agent on the simulated BlueZ instead")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--imu-rate", type=float, default=100.0, help="IMU sample rate the agent configures (--bluez)")
     p.add_argument("--tmp", default=None, help="folder for the outbox files (default: system temp)")
     args = p.parse_args()
     if args.bluez:

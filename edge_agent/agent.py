@@ -204,6 +204,7 @@ class EdgeAgent:
                 c.address, c.device_id, name=c.name, adapter=c.adapter, on_measurement=self._on_measurement,
                 timebase=self.timebase, metrics=self.metrics, settings=self.session_settings,
                 client_class=self.client_class, on_disconnect=self._on_disconnect,
+                imu_rate_hz=c.imu_rate_hz, imu_gyro=c.imu_gyro,
             )
         dev.task = asyncio.create_task(dev.session.run(), name=f"edge[{c.address}].session")
 

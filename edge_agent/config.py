@@ -96,6 +96,8 @@ class DeviceConfig:
     athlete: str = ""      # key of [athletes.<id>] (hub mode: the member wearing it)
     session: str = ""      # free label (class, lane, bike number)
     enabled: bool = True
+    imu_rate_hz: float = 0.0   # IMU devices: sample rate to configure (12.5..200 Hz; 0 = keep the device's)
+    imu_gyro: bool = True      # IMU devices: also stream the gyroscope (with imu_rate_hz)
 
 
 @dataclass(frozen=True)
@@ -323,7 +325,17 @@ def _device(t: _Table, default_adapter: str) -> DeviceConfig:
         athlete=t.str("athlete"),
         session=t.str("session"),
         enabled=t.bool("enabled", True),
+        imu_rate_hz=_imu_rate(t),
+        imu_gyro=t.bool("imu_gyro", True),
     )
+
+
+def _imu_rate(t: _Table) -> float:
+    v = t.num("imu_rate_hz", 0.0, lo=0, hi=200)
+    if v and v < 12.5:
+        t.out.append(f"{t.path}.imu_rate_hz: {v} Hz is below 12.5 Hz (the IMU's slowest rate; 0 keeps the device's)")
+        return 0.0
+    return v
 
 
 def _athlete(aid: str, t: _Table) -> AthleteConfig:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from protocols.ble import BleError, DecodeError
+from protocols.ble.imu import FLAG_GYRO, IMU_CONFIG_UUID, encode_imu_config
 
 from ..metrics import EdgeMetrics
 from ..timebase import Timebase
@@ -108,6 +109,8 @@ class DeviceSession:
         settings: SessionSettings = SessionSettings(),
         client_class: Any = None,
         on_disconnect: Callable[["DeviceSession"], None] | None = None,
+        imu_rate_hz: float = 0.0,
+        imu_gyro: bool = True,
     ) -> None:
         self.address = address.upper()
         self.device_id = device_id
@@ -119,6 +122,8 @@ class DeviceSession:
         self.metrics = metrics
         self.settings = settings
         self.client_class = client_class
+        self.imu_rate_hz = imu_rate_hz
+        self.imu_gyro = imu_gyro
         self.status = SessionStatus()
         self._stop = asyncio.Event()
         self._client: Any = None
@@ -267,6 +272,9 @@ class DeviceSession:
                 self.status.battery_pct = int(data[0])
             elif uuid == SERIAL_NUMBER:
                 pass  # the device id is fixed by config/address (profiles.device_id_for)
+        if self.imu_rate_hz and any(c.uuid == IMU_CONFIG_UUID and "write" in c.properties for c in chars):
+            value = encode_imu_config(sample_rate_dhz=int(round(self.imu_rate_hz * 10)), flags=FLAG_GYRO if self.imu_gyro else 0)
+            await client.write_gatt_char(IMU_CONFIG_UUID, value, response=True)
         for s in subs:
             await client.start_notify(s.uuid, self._handler(s))
         self.status.connects += 1

@@ -51,3 +51,32 @@ async def test_devices_beyond_the_slot_budget_are_queued_rotated_and_reported(
     assert agent.slots.rotations >= 3
     text = caplog.text
     assert "exceed its 2 connection slots" in text and "rotating" in text
+
+
+async def test_imu_is_configured_to_100_hz_and_stamped_10_ms_apart(tmp_path: Path, monkeypatch: Any) -> None:
+    import numpy as np
+
+    from edge_agent.outbox import Outbox
+    from protocols.wire import decode_batches
+
+    with running_sim("imu:1", seed=22) as sim:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", sim.bus_address)
+        (d,) = sim.devices
+        cfg = parse_config({
+            "agent": {"agent_id": "a", "tenant": "t", "data_dir": str(tmp_path)},
+            "pipeline": {"imu_batch_s": 1.0},
+            "devices": [{"address": d.address, "imu_rate_hz": 100.0, "imu_gyro": True}],
+            "metrics": {"listen": ""},
+        })
+        agent = EdgeAgent(cfg, metrics=EdgeMetrics())
+        task = asyncio.create_task(agent.run())
+        await asyncio.sleep(6)
+        gt = await sim.aground_truth(d.address)
+        agent.stop()
+        await task
+    assert gt["sample_rate_dhz"] == 1000 and gt["gyro"] is True
+    with Outbox(tmp_path / "outbox.sqlite", metrics=EdgeMetrics()) as ob:
+        accel = [b for e in ob.lease(max_batches=10_000, max_bytes=1 << 30) for b in decode_batches(e.body) if b.stream == "accel"]
+    t = np.concatenate([b.t_us for b in sorted(accel, key=lambda b: b.t_us[0])])
+    steps = np.diff(t)
+    assert len(t) > 300 and np.mean(steps == 10_000) > 0.95, np.unique(steps, return_counts=True)
