@@ -60,6 +60,8 @@ def check_batch(b: SampleBatch, limits: Limits, now_us: int | None = None) -> st
     where = f"{b.device_id}/{b.stream}#{b.seq}"
     if b.seq > INT64_MAX:
         return f"{where}: seq {b.seq} above 2**63-1 (storage keeps seq as a signed 64-bit integer)"
+    if not b.device_id.isprintable():
+        return f"{where}: device_id has control characters"
     n = len(b)
     if n == 0:
         return f"{where}: empty batch (no samples)"
