@@ -75,10 +75,9 @@ def samples_from(model: DeviceModel, notes: list[Any], t0_us: int, state: Stream
         if n.char_uuid == imu_codec.IMU_DATA_UUID:
             m = imu_codec.decode_imu_data(n.payload)
             period = 10.0 / m.sample_rate_dhz
-            # sample time from the sample index, quantised to 1 µs
-            base = getattr(model, "sample_t_s", None)
+            # sample times from the sample index, as an agent does (the rate is constant here)
             for i, a in enumerate(m.accel_1_4096g):
-                t = base[m.first_sample + i] if base is not None and m.first_sample + i < len(base) else (m.first_sample + i) * period
+                t = (m.first_sample + i) * period
                 add("accel", t, list(a))
                 if m.gyro_0_1dps is not None:
                     add("gyro", t, list(m.gyro_0_1dps[i]))

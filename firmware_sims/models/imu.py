@@ -80,7 +80,8 @@ class ImuWearable(DeviceModel):
     kind = "imu"
 
     def __init__(self, address: str, name: str, seed: int, rate_dhz: int = 500, gyro: bool = True,
-                 program: tuple[tuple[str, int], ...] = DEFAULT_PROGRAM, start_s: float = 10.0) -> None:
+                 program: tuple[tuple[str, int], ...] = DEFAULT_PROGRAM, start_s: float = 10.0,
+                 history_samples: int = 200 * 3600) -> None:
         super().__init__(address, name, seed)
         self.rng = np.random.default_rng([seed, 2])
         self.rate_dhz = rate_dhz
@@ -103,6 +104,10 @@ class ImuWearable(DeviceModel):
         self._n = 0  # next sample index
         self._seq = 0
         self._noise = np.random.default_rng([seed, 3])
+        # the samples sent (raw), kept for the last ``history_samples`` samples only so a long
+        # run does not grow without bound; ``samples_offset`` is the index of the first one kept
+        self.history_samples = history_samples
+        self.samples_offset = 0
         self.samples_accel: list[tuple[int, int, int]] = []
         self.samples_gyro: list[tuple[int, int, int]] = []
         self.sample_t_s: list[float] = []
@@ -226,6 +231,11 @@ class ImuWearable(DeviceModel):
             self.samples_accel.extend(acc_raw)
             if self.gyro:
                 self.samples_gyro.extend(gyr_raw)
+            if len(self.sample_t_s) > 2 * self.history_samples:
+                drop = len(self.sample_t_s) - self.history_samples
+                del self.sample_t_s[:drop], self.samples_accel[:drop]
+                self.samples_gyro = self.samples_gyro[-self.history_samples:]
+                self.samples_offset += drop
             payload = imu_codec.encode_imu_data(packet_seq=self._seq, sample_rate_dhz=self.rate_dhz, first_sample=first,
                                                 accel_1_4096g=acc_raw, gyro_0_1dps=gyr_raw if self.gyro else None)
             out.append(Notification(float(t[-1]), IMU_DATA, payload))
