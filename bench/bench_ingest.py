@@ -127,7 +127,7 @@ def our_copy(dsn: str, batches: list[SampleBatch]) -> float:
 
 def start_server(dsn: str, grpc: bool, mqtt: str | None, root: str, processes: int = 1) -> tuple[subprocess.Popen, dict[str, str]]:
     args = [sys.executable, "-m", "fittrack", "ingest", "serve", "--db", dsn, "--maintain-interval-s", "0",
-            "--max-age-days", "3650", "--log-level", "WARNING", "--processes", str(processes)]
+            "--max-age-days", "3650", "--log-level", "WARNING", "--processes", str(processes), "--metrics", "127.0.0.1:0"]
     if grpc:
         args += ["--grpc", "127.0.0.1:0"]
     if mqtt:
@@ -136,11 +136,34 @@ def start_server(dsn: str, grpc: bool, mqtt: str | None, root: str, processes: i
     p = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert p.stderr is not None
     for line in p.stderr:
-        m = re.search(r"ingest ready grpc=(\S+) mqtt=(\S+)", line)
+        m = re.search(r"ingest ready grpc=(\S+) mqtt=(\S+) metrics=(\S+)", line)
         if m:
             threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()  # type: ignore[union-attr]
-            return p, {"grpc": m.group(1), "mqtt": m.group(2)}
+            return p, {"grpc": m.group(1), "mqtt": m.group(2), "metrics": m.group(3)}
     raise RuntimeError(f"server did not start (exit {p.wait()})")
+
+
+def server_latency(metrics_addr: str, transport: str) -> dict[float, float]:
+    """Cumulative histogram of the (first) server process: {upper bound s: count} of ack latency."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://{metrics_addr}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'fittrack_ingest_ack_latency_seconds_bucket\{le="([^"]+)",transport="(\w+)"\} (\S+)', line)
+        if m and m.group(2) == transport:
+            out[float(m.group(1))] = float(m.group(3))
+    return out
+
+
+def hist_quantile(h0: dict[float, float], h1: dict[float, float], q: float) -> float:
+    """Upper bucket bound below which a fraction q of the observations between two scrapes fall."""
+    bounds = sorted(h1)
+    total = h1[bounds[-1]] - h0.get(bounds[-1], 0.0)
+    for b in bounds:
+        if total and (h1[b] - h0.get(b, 0.0)) >= q * total:
+            return b
+    return float("inf")
 
 
 def add_agents(dsn: str, agents: list[str]) -> dict[str, str]:
@@ -390,15 +413,18 @@ def main() -> int:
                         continue
                     envs = live_envelopes(live_agents, args.per_agent, live_s, bs, t_base + (0 if transport == "grpc" else 86_400_000_000),
                                           f"live{transport}")
+                    h0 = server_latency(addr["metrics"], transport)
                     if transport == "grpc":
                         lat = asyncio.run(live_grpc(addr["grpc"], tokens, live_agents, envs, bs))
                     else:
                         lat = live_mqtt(args.mqtt, root, live_agents, envs, bs)
+                    h1 = server_latency(addr["metrics"], transport)
+                    srv = f"; in server (process 1, bucket bound) p50 <= {hist_quantile(h0, h1, 0.5) * 1e3:g} / p99 <= {hist_quantile(h0, h1, 0.99) * 1e3:g} ms"
                     want = len(envs) * len(live_agents)
                     rows.append([f"{args.devices:,} devices @1 Hz, {args.per_agent}/agent, {bs} s batches: {transport}",
                                  f"{len(lat) * args.per_agent * bs:,}", f"{len(lat) * args.per_agent * bs / live_s:,.0f}", "",
                                  f"p50 {np.percentile(lat, 50) * 1e3:.1f} / p99 {np.percentile(lat, 99) * 1e3:.1f} ms"
-                                 f" ({len(lat)}/{want} acks)"])
+                                 f" ({len(lat)}/{want} acks){srv}"])
         finally:
             proc.terminate()
             proc.wait(30)
