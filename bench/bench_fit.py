@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gc
 import platform
+import tempfile
 import time
 import tracemalloc
 import warnings
@@ -102,10 +103,28 @@ def _peak(fn: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
+def _synthetic(n: int) -> bytes:
+    import numpy as np
+
+    from protocols.fit.writer import write_activity
+
+    rng = np.random.default_rng(n)
+    return write_activity(1_780_000_000_000_000, {
+        "heart_rate_bpm": rng.integers(60, 190, n).tolist(), "power_w": rng.integers(0, 400, n).tolist(),
+        "cadence_rpm": rng.integers(60, 100, n).tolist(), "speed_mps": (rng.integers(0, 15000, n) / 1000).tolist(),
+        "distance_m": (np.cumsum(rng.integers(0, 1500, n)) / 100).tolist(),
+        "lat_deg": (45 + np.cumsum(rng.normal(0, 1e-5, n))).tolist(),
+        "lon_deg": (7 + np.cumsum(rng.normal(0, 1e-5, n))).tolist()},
+        rr_s=(rng.integers(500, 1000, n) / 1000).tolist())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=3, help="how many of the largest corpus files (default 3)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--flat", type=int, nargs="*", default=[20_000, 200_000], metavar="RECORDS",
+                    help="also write synthetic activities of these many 1 Hz records (with RR) and measure the "
+                         "streamed peak memory on them (default: 20000 200000; none to skip)")
     args = ap.parse_args(argv)
     files = sorted((DATA / "fit").glob("*.fit"), key=lambda p: p.stat().st_size, reverse=True)[: args.files]
     from protocols.fit import read
@@ -140,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     print_table("FIT import: ours vs peers (same run)",
                 ["file", "MB", "records", "our path", "ours MB/s", "ours k rec/s",
                  *[f"{n} MB/s (rec/s)" for n in PEERS], "ours / fastest peer"], rows)
+    for n in args.flat:
+        blob = _synthetic(n)
+        path = Path(tempfile.gettempdir()) / f"fittrack-bench-{n}.fit"
+        path.write_bytes(blob)
+        mem_rows.append([f"synthetic {n} records (writer)", f"{len(blob) / 1e6:.2f}", "",
+                         f"{_peak(lambda: _ours_stream(path)) / 1e6:.2f} MB", ""])
+        path.unlink()
     print_table("Peak traced memory during one read",
                 ["file", "MB", "ours, batches kept (x size)", "ours, streamed to sink", "fitdecode (x size)"], mem_rows)
     return 0
