@@ -14,7 +14,7 @@ AcquireNotify path for remote characteristics, so only StartNotify is compared.
 
 The machine's cores are shared: figures are noisy; the ratio from one run is what counts.
 
-Run: python -m bench.bench_sims [--seconds 4]
+Run: python -m bench.bench_sims [--seconds 4] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -215,24 +216,48 @@ def bench_bluezoo(seconds: float) -> dict[str, Any] | str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--seconds", type=float, default=4.0, help="measuring window per run")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of (ours StartNotify, ours AcquireNotify, bluezoo), interleaved")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     a = ap.parse_args(argv)
-    start = bench_ours(a.seconds, acquire=False)
-    acq = bench_ours(a.seconds, acquire=True)
-    zoo = bench_bluezoo(a.seconds)
-    rows = [["ours, StartNotify (D-Bus signal)", f"{start['rate']:,.0f}", start["gaps"], "1.00"],
-            ["ours, AcquireNotify (socket)", f"{acq['rate']:,.0f}", acq["gaps"], f"{acq['rate'] / start['rate']:.2f}"]]
-    if isinstance(zoo, dict):
-        rows.append(["bluezoo 1.0.2, StartNotify", f"{zoo['rate']:,.0f}", zoo["gaps"], f"{zoo['rate'] / start['rate']:.2f}"])
-    print_table("notifications/s reaching bleak's callback (20-byte payload, 1 device)",
+    runs: dict[str, list[float]] = {"start": [], "acquire": [], "bluezoo": []}
+    gaps = {k: 0 for k in runs}
+    peer_error = None
+    ratios = []
+    for _ in range(a.rounds):  # interleaved, so a busy spell on the shared machine hits all three
+        st = bench_ours(a.seconds, acquire=False)
+        aq = bench_ours(a.seconds, acquire=True)
+        zoo = bench_bluezoo(a.seconds)
+        runs["start"].append(st["rate"])
+        runs["acquire"].append(aq["rate"])
+        gaps["start"] += st["gaps"]
+        gaps["acquire"] += aq["gaps"]
+        if isinstance(zoo, dict):
+            runs["bluezoo"].append(zoo["rate"])
+            gaps["bluezoo"] += zoo["gaps"]
+            ratios.append(st["rate"] / zoo["rate"])
+        else:
+            peer_error = zoo
+
+    def fmt(xs: list[float]) -> str:
+        return f"{statistics.median(xs):,.0f} ({min(xs):,.0f}-{max(xs):,.0f})" if xs else "-"
+
+    med = statistics.median(runs["start"])
+    rows = [["ours, StartNotify (D-Bus signal)", fmt(runs["start"]), gaps["start"], "1.00"],
+            ["ours, AcquireNotify (socket)", fmt(runs["acquire"]), gaps["acquire"],
+             f"{statistics.median(runs['acquire']) / med:.2f}"]]
+    if runs["bluezoo"]:
+        rows.append(["bluezoo 1.0.2, StartNotify", fmt(runs["bluezoo"]), gaps["bluezoo"],
+                     f"{statistics.median(runs['bluezoo']) / med:.2f}"])
+    print_table(f"notifications/s reaching bleak's callback (20-byte payload, 1 device), median (min-max) of {a.rounds}",
                 ["path", "notifications/s", "gaps", "ratio to ours/StartNotify"], rows)
-    if not isinstance(zoo, dict):
-        print(f"peer: {zoo}")
-    else:
-        print(f"ours/bluezoo (StartNotify): {start['rate'] / zoo['rate']:.1f}x")
+    if ratios:
+        print(f"ours/bluezoo (StartNotify, same round): median {statistics.median(ratios):.1f}x "
+              f"({min(ratios):.1f}-{max(ratios):.1f}x)")
+    if peer_error:
+        print(f"peer: {peer_error}")
     if a.json:
-        a.json.write_text(json.dumps({"ours_start_notify": start, "ours_acquire_notify": acq, "bluezoo_start_notify": zoo}, indent=1))
+        a.json.write_text(json.dumps({"runs": runs, "gaps": gaps, "ratios": ratios, "peer_error": peer_error}, indent=1))
     return 0
 
 
