@@ -159,6 +159,8 @@ def server_latency(metrics_addr: str, transport: str) -> dict[float, float]:
 def hist_quantile(h0: dict[float, float], h1: dict[float, float], q: float) -> float:
     """Upper bucket bound below which a fraction q of the observations between two scrapes fall."""
     bounds = sorted(h1)
+    if not bounds:
+        return float("nan")
     total = h1[bounds[-1]] - h0.get(bounds[-1], 0.0)
     for b in bounds:
         if total and (h1[b] - h0.get(b, 0.0)) >= q * total:
@@ -184,10 +186,11 @@ async def grpc_upload(addr: str, tokens: dict[str, str], envs_by_agent: dict[str
     import grpc
 
     lat: list[float] = []
-    async with grpc.aio.insecure_channel(addr) as ch:
-        up = ch.stream_stream(UPLOAD, request_serializer=None, response_deserializer=epb.Ack.FromString)
+    if True:  # one connection per agent (SO_REUSEPORT spreads connections over server processes)
 
         async def one(agent: str, envs: list[bytes]) -> None:
+            ch = grpc.aio.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)])
+            up = ch.stream_stream(UPLOAD, request_serializer=None, response_deserializer=epb.Ack.FromString)
             call = up(metadata=(("authorization", f"Bearer {tokens[agent]}"),))
             sem = asyncio.Semaphore(window)
             sent: dict[int, float] = {}
@@ -206,6 +209,7 @@ async def grpc_upload(addr: str, tokens: dict[str, str], envs_by_agent: dict[str
                 await call.write(e)
             await call.done_writing()
             await rt
+            await ch.close()
 
         t0 = time.perf_counter()
         await asyncio.gather(*(one(a, e) for a, e in envs_by_agent.items()))
@@ -274,9 +278,11 @@ async def live_grpc(addr: str, tokens: dict[str, str], agents: list[str], envs: 
     import grpc
 
     lat: list[float] = []
-    async with grpc.aio.insecure_channel(addr) as ch:
-        up = ch.stream_stream(UPLOAD, request_serializer=None, response_deserializer=epb.Ack.FromString)
-        calls = [up(metadata=(("authorization", f"Bearer {tokens[a]}"),)) for a in agents]
+    # one connection per agent, as real agents have (and as SO_REUSEPORT spreads over processes)
+    channels = [grpc.aio.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in agents]
+    try:
+        calls = [ch.stream_stream(UPLOAD, request_serializer=None, response_deserializer=epb.Ack.FromString)(
+            metadata=(("authorization", f"Bearer {tokens[a]}"),)) for ch, a in zip(channels, agents)]
         sent: list[dict[int, float]] = [{} for _ in agents]
 
         async def reader(i: int) -> None:
@@ -296,6 +302,8 @@ async def live_grpc(addr: str, tokens: dict[str, str], agents: list[str], envs: 
         for c in calls:
             await c.done_writing()
         await asyncio.gather(*readers)
+    finally:
+        await asyncio.gather(*(ch.close() for ch in channels))
     return lat
 
 
