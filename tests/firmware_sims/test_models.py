@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware_sims.models import (
     CadenceSensor,
@@ -169,3 +171,27 @@ def test_power_meter_and_csc_counters_roll_over_and_give_true_cadence() -> None:
     truth = [h["cadence_rpm"] for h in m.history]
     assert cad and abs(np.mean(cad) - np.mean(truth)) < 3
     assert math.isclose(m.ground_truth()["wheel_circumference_m"], 2.105)
+
+
+@settings(max_examples=25)
+@given(seed=st.integers(0, 2**31), p_ectopic=st.floats(0, 0.05), p_missed=st.floats(0, 0.05),
+       step=st.sampled_from([0.05, 0.5, 1.0, 7.0]))
+def test_hr_notifications_are_exactly_the_detected_beats(seed, p_ectopic, p_missed, step) -> None:
+    """Property: every RR sent is round(t*1024) difference of consecutive detected beats, none lost."""
+    m = HeartRateStrap("C0:00:00:00:00:01", "s", seed=seed, p_ectopic=p_ectopic, p_missed=p_missed)
+    t = 0.0
+    notes = []
+    while t < 300:
+        t += step
+        notes += [n for n in m.advance(t) if n.char_uuid.startswith("00002a37")]
+    gt = m.ground_truth()
+    sent = [r for d in (decode(0x2A37, n.payload) for n in notes) for r in (d.rr_intervals_1024 or [])]
+    assert sent == [r for rec in gt["notifications"] for r in rec["rr_intervals_1024"]]
+    beats = np.array(m.beats_s)
+    det = np.array(m.detected)
+    lost = [(a, b) for a, b in gt["contact_loss"]]
+    in_loss = np.array([any(a <= x < b for a, b in lost) for x in beats])
+    q = np.round(beats[det & ~in_loss & (beats <= notes[-1].t_s)] * 1024).astype(int)
+    diffs = set(np.diff(q).tolist())
+    assert set(sent) <= diffs  # every RR is a gap between consecutive detected beats
+    assert len(sent) >= len(q) - 1 - 2 * len(lost) - 9  # ... and (almost) every such gap is sent
