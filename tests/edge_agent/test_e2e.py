@@ -233,7 +233,7 @@ async def test_five_devices_every_sample_stored_exactly_once(
         truths = {d.address: await sim.aground_truth(d.address) for d in sim.devices}
         async with ingest(transport, pg_database_factory(f"e2e{transport}"), mqtt_broker, mqtt_prefix) as (app, up):
             agent = EdgeAgent(agent_config(sim, tmp_path, up, truths), metrics=EdgeMetrics())
-            await run_agent(agent, 40)
+            await run_agent(agent, 32)
             stop_sim_s = await sim.aclock()
             st = agent.status()
             assert all(d["state"] in ("stopped", "disconnected") for d in st["devices"]), st["devices"]
@@ -256,14 +256,14 @@ async def test_strap_link_drops_and_comes_back(
             faults: list[float] = []
 
             async def during(t: float) -> None:
-                if t >= 10 and not faults:
+                if t >= 7 and not faults:
                     faults.append(t)
                     await sim.afault(victim, "link_drop")
-                if t >= 20 and len(faults) == 1:
+                if t >= 13 and len(faults) == 1:
                     faults.append(t)
                     await sim.afault(victim, "out_of_range", seconds=4)
 
-            await run_agent(agent, 35, during)
+            await run_agent(agent, 30, during)
             dev = next(d for d in agent.devices.values() if d.cfg.address == victim)
             assert dev.session is not None and dev.session.status.reconnects >= 2, dev.session.status
             assert agent.metrics.reconnects_total.labels(dev.cfg.device_id, "ok")._value.get() >= 2
@@ -271,7 +271,7 @@ async def test_strap_link_drops_and_comes_back(
             # the gap is visible in the stored HR (nothing invented), data resumed after each drop
             hr_t = [t for t, _, _ in fig[victim]["hr"]]
             gaps = sorted((b - a for a, b in zip(hr_t, hr_t[1:])), reverse=True)
-            assert gaps[0] >= 4_000_000 and hr_t[-1] - hr_t[0] >= 28_000_000
+            assert gaps[0] >= 4_000_000 and hr_t[-1] - hr_t[0] >= 20_000_000
 
 
 async def test_host_clock_jump_does_not_move_sample_times(
@@ -286,13 +286,13 @@ async def test_host_clock_jump_does_not_move_sample_times(
             agent = EdgeAgent(agent_config(sim, tmp_path, up, truths), metrics=EdgeMetrics(), clock=clock)
 
             def during(t: float) -> None:
-                if t >= 12 and clock.offset_us == 0:
+                if t >= 8 and clock.offset_us == 0:
                     clock.offset_us = -3600 * 1_000_000   # the host clock goes back an hour
-                if t >= 22 and clock.offset_us == -3600 * 1_000_000:
+                if t >= 15 and clock.offset_us == -3600 * 1_000_000:
                     clock.offset_us = 7200 * 1_000_000    # and then forward two
 
             t_start = time.time_ns() // 1000
-            await run_agent(agent, 32, during)
+            await run_agent(agent, 24, during)
             t_end = time.time_ns() // 1000
             assert agent.timebase.stats.jumps == 2 and agent.timebase.stats.steps == 0
             fig = await check_exactly_once(app, sim, agent)
