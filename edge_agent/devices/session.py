@@ -78,7 +78,6 @@ class SessionStatus:
     decode_errors: int = 0
     last_notification_us: int = 0
     battery_pct: int | None = None
-    rssi_dbm: int | None = None
     last_error: str = ""
     subscriptions: list[str] = field(default_factory=list)
 
