@@ -32,7 +32,7 @@ from protocols.wire import SampleBatch
 from . import scan as K
 from .batches import BatchBuilder
 from .errors import FitError, Problem, ProblemKind
-from .extract import Definition, column, decode_message, gather_rows, parse_definition
+from .extract import Definition, FieldDef, column, decode_message, gather_rows, parse_definition
 from .profile import (
     BASE_TYPE_SIZE, BASE_TYPES, FIT_EPOCH_S, HRV_TIME_FIELD, POSITION_FIELDS, RECORD_COMPRESSED_SPEED_DISTANCE,
     RECORD_STREAMS, SEMICIRCLE_DEG, Mesg,
@@ -57,6 +57,42 @@ RR_RES_US = 1_000
 MAX_PROBLEMS_PER_KIND = 20
 
 
+@dataclass(frozen=True, eq=False)
+class DeveloperSeries:
+    """Values of one numeric developer field on ``record`` messages: ``t_us`` (int64 µs since the
+    epoch) and ``values`` (float64, as the developer wrote them, in the field's ``units``)."""
+
+    t_us: np.ndarray
+    values: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, DeveloperSeries) and np.array_equal(self.t_us, other.t_us)
+                and np.array_equal(self.values, other.values))
+
+
+class _DevCollector:
+    def __init__(self) -> None:
+        self.t: dict[tuple[int, int], list[np.ndarray]] = {}
+        self.v: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def add(self, key: tuple[int, int], t_us: np.ndarray, values: np.ndarray) -> None:
+        if len(t_us):
+            self.t.setdefault(key, []).append(np.asarray(t_us, np.int64))
+            self.v.setdefault(key, []).append(np.asarray(values, np.float64))
+
+    def result(self) -> dict[tuple[int, int], DeveloperSeries]:
+        return {k: DeveloperSeries(np.concatenate(self.t[k]), np.concatenate(self.v[k])) for k in sorted(self.t)}
+
+
+def dev_base_type(summary: SummaryCollector, key: tuple[int, int], size: int):
+    """The numeric base type of a developer field, or None when it is not one value of a number."""
+    d = summary.dev_fields.get(key)
+    bt = BASE_TYPES.get(d.base_type) if d is not None and d.base_type is not None else None
+    if bt is None or bt.name in ("string", "byte") or bt.size != size:
+        return None
+    return bt
+
+
 @dataclass
 class FitImport:
     """Result of :func:`read`.
@@ -79,6 +115,9 @@ class FitImport:
     valid_bytes: int
     device_id: str
     samples: dict[str, int] = field(default_factory=dict)
+    #: values of numeric developer fields on ``record`` messages, keyed by
+    #: (developer_data_index, field_number) like ``developer_fields``
+    developer_values: dict[tuple[int, int], DeveloperSeries] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -315,6 +354,7 @@ class _Extractor:
         self.record_count = 0
         self.message_count = 0
         self._beat_state = np.full(1, -1, dtype=np.int64)  # last beat, ms since the epoch
+        self.dev = _DevCollector()
 
     def on_chunk(self, buf, defs: _FileDefs, msg_off, msg_def, msg_ts, msg_acc) -> None:
         self.message_count += len(msg_off)
@@ -335,6 +375,7 @@ class _Extractor:
         ok = {sf.stream: np.zeros(k, dtype=bool) for sf in RECORD_STREAMS}
         pos = np.zeros((k, 2), dtype=np.int64)
         pos_ok = np.zeros(k, dtype=bool)
+        dev: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         for d in np.unique(dfn).tolist():
             sel = np.flatnonzero(dfn == d)
             dd = defs.get(buf, d)
@@ -359,6 +400,16 @@ class _Extractor:
                 pos[tgt, 0] = la[good]
                 pos[tgt, 1] = lo[good]
                 pos_ok[tgt] = True
+            for g in dd.dev_fields:
+                key = (g.dev_index, g.num)
+                bt = dev_base_type(self.summary, key, g.size)
+                if bt is None:
+                    continue
+                col = column(rows, FieldDef(g.num, g.size, bt.ident, g.offset), dd.big_endian)
+                good = (col != bt.invalid) if bt.integer else ~np.isnan(col)
+                dv, dok = dev.setdefault(key, (np.zeros(k), np.zeros(k, dtype=bool)))
+                dv[sel[good]] = col[good]
+                dok[sel[good]] = True
         has_t = ts >= 0
         if has_t.any():
             tt = ts[has_t]
@@ -369,6 +420,9 @@ class _Extractor:
             if m.any():
                 self.b.add(sf.stream, t_us[m], vals[sf.stream][m], scale=sf.scale, unit=sf.unit,
                            resolution_us=RECORD_RES_US)
+        for key, (dv, dok) in dev.items():
+            m = dok & has_t
+            self.dev.add(key, t_us[m], dv[m])
         m = pos_ok & has_t
         if m.any():
             self.b.add("position", t_us[m], pos[m], scale=SEMICIRCLE_DEG, unit="deg", resolution_us=RECORD_RES_US)
@@ -442,9 +496,12 @@ def _read(buf: np.ndarray, *, strict: bool, sink, fast: bool) -> FitImport:
         ex = _Extractor(builder, summary)
         _walk(buf, on_chunk=ex.on_chunk)
         rc, mc, decoder = ex.record_count, ex.message_count, "fast"
+        dev_values = ex.dev.result()
     else:
         from .reference import read_reference
-        rc, mc, extra = read_reference(bytes(buf[:valid]), builder, summary)
+        dev = _DevCollector()
+        rc, mc, extra = read_reference(bytes(buf[:valid]), builder, summary, dev)
+        dev_values = dev.result()
         if strict and extra:
             raise FitError.from_problems(extra)
         problems.extend(extra)
@@ -452,4 +509,5 @@ def _read(buf: np.ndarray, *, strict: bool, sink, fast: bool) -> FitImport:
     builder.flush()
     return FitImport(batches=out, record_count=rc, message_count=mc, summary=summary.summary(),
                      developer_fields=summary.developer_fields(), problems=problems, decoder=decoder,
-                     fallback_reason=reason, valid_bytes=valid, device_id=device_id, samples=dict(builder.samples))
+                     fallback_reason=reason, valid_bytes=valid, device_id=device_id, samples=dict(builder.samples),
+                     developer_values=dev_values)

@@ -17,7 +17,7 @@ import numpy as np
 from .batches import BatchBuilder
 from .errors import Problem, ProblemKind
 from .profile import FIT_EPOCH_S, HRV_TIME_FIELD, POSITION_FIELDS, RECORD_STREAMS, SEMICIRCLE_DEG, Mesg
-from .reader import RECORD_RES_US, RR_REANCHOR_MS, RR_RES_US, SUMMARY_MESGS
+from .reader import RECORD_RES_US, RR_REANCHOR_MS, RR_RES_US, SUMMARY_MESGS, dev_base_type
 from .summary import SummaryCollector
 
 _SUMMARY = set(SUMMARY_MESGS.tolist())
@@ -53,7 +53,7 @@ def _value(msg, num: int, fit_scale: float, fit_offset: float) -> tuple[int, flo
     return int(round((float(r.raw_value) + fit_offset) * sc)), sc
 
 
-def read_reference(data: bytes, builder: BatchBuilder, summary: SummaryCollector) -> tuple[int, int, list[Problem]]:
+def read_reference(data: bytes, builder: BatchBuilder, summary: SummaryCollector, dev=None) -> tuple[int, int, list[Problem]]:
     """Decode ``data`` with fitdecode into ``builder``/``summary``: (records, messages, problems)."""
     import fitdecode
 
@@ -126,6 +126,17 @@ def read_reference(data: bytes, builder: BatchBuilder, summary: SummaryCollector
                                 key = sf.stream if sc == sf.fit_scale else f"{sf.stream}@{sc:g}"
                                 push(key, t_us, raw - round(sf.fit_offset * sc))
                                 break
+                    if dev is not None:
+                        for fd in frame.fields:
+                            fdef = fd.field_def
+                            if fdef is None or not getattr(fdef, "is_dev", False):
+                                continue
+                            key = (fdef.dev_data_index, fdef.def_num)
+                            if dev_base_type(summary, key, fdef.size) is None:
+                                continue
+                            v = fd.raw_value
+                            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                                dev.add(key, np.array([t_us]), np.array([float(v)]))
                     la = _field_raw(frame, POSITION_FIELDS[0])
                     lo = _field_raw(frame, POSITION_FIELDS[1])
                     if isinstance(la, int) and isinstance(lo, int):

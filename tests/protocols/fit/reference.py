@@ -32,6 +32,7 @@ class Expected:
     streams: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)  # t (FIT s), value
     position: tuple[list[int], list[tuple[int, int]]] = field(default_factory=lambda: ([], []))
     rr_ms: list[int] = field(default_factory=list)
+    dev: dict[tuple[int, int], tuple[list[int], list[float]]] = field(default_factory=dict)
 
 
 def _first(msg, name):
@@ -70,6 +71,12 @@ def expected(path: Path) -> Expected:
                                     e.streams[stream][0].append(ts)
                                     e.streams[stream][1].append(float(v))
                                     break
+                        for fd in frame.fields:
+                            if getattr(fd.field_def, "is_dev", False) and isinstance(fd.value, (int, float)):
+                                k = (fd.field_def.dev_data_index, fd.field_def.def_num)
+                                e.dev.setdefault(k, ([], []))
+                                e.dev[k][0].append(ts)
+                                e.dev[k][1].append(float(fd.value))
                         la, lo = _first(frame, "position_lat"), _first(frame, "position_long")
                         if isinstance(la, int) and isinstance(lo, int):
                             e.position[0].append(ts)

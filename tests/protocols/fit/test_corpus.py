@@ -63,6 +63,10 @@ def test_counts_and_values_equal_fitdecode(name: str) -> None:
                                       (np.array(e.position[0], np.int64) + FIT_EPOCH_S) * 1_000_000)
         np.testing.assert_array_equal(np.concatenate([b.values for b in bs]), np.array(e.position[1]))
         assert bs[0].unit == "deg" and bs[0].scale == pytest.approx(180 / 2**31)
+    assert set(r.developer_values) == set(e.dev)
+    for k, (ts, vals) in e.dev.items():
+        np.testing.assert_array_equal(r.developer_values[k].t_us, (np.array(ts, np.int64) + FIT_EPOCH_S) * 1_000_000)
+        np.testing.assert_array_equal(r.developer_values[k].values, vals)
     rr = [b for b in r.batches if b.stream == "rr_interval"]
     assert [int(x) for b in rr for x in b.values] == e.rr_ms
     for b in r.batches:
@@ -76,8 +80,8 @@ def test_fast_path_equals_reference_path(name: str) -> None:
     assert ref.decoder == "fitdecode"
     key = lambda b: (b.stream, b.seq)  # noqa: E731 - streams interleave differently
     assert sorted(fast.batches, key=key) == sorted(ref.batches, key=key)
-    assert (fast.record_count, fast.message_count, fast.summary, fast.developer_fields) == (
-        ref.record_count, ref.message_count, ref.summary, ref.developer_fields)
+    assert (fast.record_count, fast.message_count, fast.summary, fast.developer_fields, fast.developer_values) == (
+        ref.record_count, ref.message_count, ref.summary, ref.developer_fields, ref.developer_values)
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -144,6 +148,10 @@ def test_summary_and_developer_fields() -> None:
     names = {(d.name, d.units) for d in r.developer_fields}
     assert names and all(n for n, _ in names)
     assert any(d.messages == (20,) or 20 in d.messages for d in r.developer_fields)
+    by_num = {d.field_number: d for d in r.developer_fields}
+    assert (by_num[8].name, by_num[8].units) == ("Form Power", "Watts")
+    fp = r.developer_values[(0, 8)]
+    assert len(fp.t_us) == r.record_count and 0 <= fp.values.min() and fp.values.max() < 1000
     assert r.device_id.startswith("fit-")
 
 
