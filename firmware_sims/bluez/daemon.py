@@ -221,6 +221,9 @@ class SimBluez:
         self._stop.set()
 
     def _send(self, msg: Message) -> None:
+        if self._batch is not None:  # inside a tick: keep the order with the batched signals
+            self._batch.append(msg)
+            return
         assert self.bus is not None
         self.bus.send(msg)
 
