@@ -61,3 +61,21 @@ def test_sim_bluez_cli_plain_output_and_bad_spec() -> None:
     bad = subprocess.run([sys.executable, "-m", "fittrack", "sim", "bluez", "--devices", "hrm:1"], capture_output=True,
                          text=True, cwd=ROOT)
     assert bad.returncode == 2 and "unknown device kind 'hrm'" in bad.stderr
+
+
+def test_sim_fault_and_truth_commands(sim_bluez) -> None:
+    sim = sim_bluez("hr:1", seed=2, time_scale=10)
+    addr = sim.devices[0].address
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DBUS_SYSTEM_BUS_ADDRESS": sim.bus_address}
+    r = subprocess.run([sys.executable, "-m", "fittrack", "sim", "fault", addr, "att_error", "char=0x2A38", "code=0x0e"],
+                       capture_output=True, text=True, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"char": "00002a38-0000-1000-8000-00805f9b34fb", "code": 14, "count": 1}
+    time.sleep(0.5)
+    r = subprocess.run([sys.executable, "-m", "fittrack", "sim", "truth", addr], capture_output=True, text=True, cwd=ROOT,
+                       env=env)
+    gt = json.loads(r.stdout)
+    assert gt["kind"] == "hr" and len(gt["notifications"]) >= 3
+    bad = subprocess.run([sys.executable, "-m", "fittrack", "sim", "fault", "00:00:00:00:00:00", "link_drop"],
+                         capture_output=True, text=True, cwd=ROOT, env=env)
+    assert bad.returncode == 1 and "no simulated device" in bad.stderr
