@@ -28,6 +28,10 @@ log = logging.getLogger("ingest_server.pipeline")
 RETRY_AFTER_MS = 1000
 
 
+class StorageRefused(Exception):
+    """The store rejected one envelope's data for a non-transient reason (not a connection problem)."""
+
+
 @dataclass
 class _Job:
     request: WriteRequest
@@ -117,6 +121,8 @@ class Pipeline:
             outcomes: list[BatchOutcome] = await job.future
         except StorageUnavailable as exc:
             return self._retry(env.seq, principal, transport, str(exc))
+        except StorageRefused as exc:  # not transient: REJECTED + dead letter, never an endless resend
+            return await self._reject_envelope(principal, raw, transport, str(exc), "storage", env.seq, env)
         committed_us = time.time_ns() // 1000
         outcome_of = {id(b): o for b, o in zip(keep, outcomes)}
         ack = epb.Ack(agent_id=principal.agent_id, envelope_seq=env.seq, committed_at_us=committed_us)
@@ -253,10 +259,10 @@ class Pipeline:
                 for j in jobs:
                     await self._commit([j])
                 return
-            log.exception("commit failed")
+            log.exception("commit of one envelope failed: refusing it (a resend would fail the same way)")
             self.metrics.storage_errors.inc()
             if not jobs[0].future.done():
-                jobs[0].future.set_exception(StorageUnavailable(f"commit failed: {exc!r}"))
+                jobs[0].future.set_exception(StorageRefused(f"the store refused the envelope: {exc!r}"))
             return
         self.healthy = True
         self.metrics.db_seconds.observe(time.perf_counter() - t0)

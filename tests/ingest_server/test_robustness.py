@@ -91,3 +91,23 @@ async def test_storage_outage_acks_retry_then_recovers(pg_database_factory, pg_a
         assert 'fittrack_ingest_envelopes_total{status="ACK_STATUS_RETRY",transport="grpc"} 1.0' in text
         assert "fittrack_ingest_storage_errors_total 1.0" in text
         assert (await app.store.query("SELECT count(*) FROM ledger"))[0][0] == 2
+
+
+async def test_an_envelope_the_store_refuses_is_rejected_alone_not_retried_forever(tmp_path) -> None:
+    from ingest_server.storage.sqlite import SqliteBackend
+
+    class Picky(SqliteBackend):
+        async def write_many(self, requests):
+            if any(b.device_id == "poison" for r in requests for b in r.batches):
+                raise ValueError("cannot store this")
+            return await super().write_many(requests)
+
+    cfg = IngestConfig(db="sqlite:unused", grpc="127.0.0.1:0", maintain_interval_s=0)
+    async with IngestApp(cfg, store=Picky(tmp_path / "p.sqlite")) as app:
+        tok = await app.add_agent("gym-p", "hub-p")
+        envs = [envelope([hr_batch("poison" if s == 3 else "fine", s)], agent="hub-p", tenant="gym-p", seq=s) for s in range(8)]
+        acks = await upload(app.grpc_port, tok, envs)
+        assert [status(a) for a in acks] == ["ACK_STATUS_OK"] * 3 + ["ACK_STATUS_REJECTED"] + ["ACK_STATUS_OK"] * 4
+        assert "refused" in acks[3].message
+        dl = await app.store.dead_letters()
+        assert len(dl) == 1 and "cannot store this" in dl[0]["reason"]
