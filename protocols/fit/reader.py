@@ -169,9 +169,26 @@ class _FileDefs:
         self.gmn = np.zeros(cap, dtype=np.int32)
         self.big = np.zeros(cap, dtype=np.uint8)
         self.parsed: dict[int, Definition] = {}
+        # definitions with identical content (a local type redefined to the same layout, as
+        # many devices do) share a layout id, so extraction works per layout, not per definition
+        self.layout = np.zeros(cap, dtype=np.int32)
+        self.layouts: list[Definition] = []
+        self._layout_ids: dict[Definition, int] = {}
+        self._laid = 0
+
+    def layouts_upto(self, buf: np.ndarray, ndef: int) -> None:
+        """Assign layout ids to definitions ``[done, ndef)``."""
+        for d in range(self._laid, ndef):
+            dd = self.get(buf, d)
+            lid = self._layout_ids.get(dd)
+            if lid is None:
+                lid = self._layout_ids[dd] = len(self.layouts)
+                self.layouts.append(dd)
+            self.layout[d] = lid
+        self._laid = max(self._laid, ndef)
 
     def grow(self) -> None:
-        for name in ("off", "size", "ts", "flags", "gmn", "big"):
+        for name in ("off", "size", "ts", "flags", "gmn", "big", "layout"):
             a = getattr(self, name)
             setattr(self, name, np.concatenate([a, np.zeros_like(a)]))
 
@@ -362,12 +379,15 @@ class _Extractor:
         for i in np.flatnonzero(np.isin(gmn, SUMMARY_MESGS)).tolist():
             self.summary.add(int(gmn[i]), decode_message(buf, int(msg_off[i]), defs.get(buf, int(msg_def[i]))))
         ri = np.flatnonzero(gmn == Mesg.RECORD)
+        hi = np.flatnonzero(gmn == Mesg.HRV)
+        if ri.size or hi.size:
+            defs.layouts_upto(buf, int(msg_def.max()) + 1)
+            lay = defs.layout[msg_def]
         if ri.size:
             self.record_count += int(ri.size)
-            self._records(buf, defs, msg_off[ri], msg_def[ri], msg_ts[ri])
-        hi = np.flatnonzero(gmn == Mesg.HRV)
+            self._records(buf, defs, msg_off[ri], lay[ri], msg_ts[ri])
         if hi.size:
-            self._hrv(buf, defs, msg_off[hi], msg_def[hi], msg_acc[hi])
+            self._hrv(buf, defs, msg_off[hi], lay[hi], msg_acc[hi])
 
     def _records(self, buf, defs: _FileDefs, off, dfn, ts) -> None:
         k = len(off)
@@ -376,9 +396,9 @@ class _Extractor:
         pos = np.zeros((k, 2), dtype=np.int64)
         pos_ok = np.zeros(k, dtype=bool)
         dev: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        for d in np.unique(dfn).tolist():
+        for d in np.unique(dfn).tolist():  # dfn: layout ids
             sel = np.flatnonzero(dfn == d)
-            dd = defs.get(buf, d)
+            dd = defs.layouts[d]
             rows = gather_rows(buf, off[sel], dd.size)
             for sf in RECORD_STREAMS:
                 v, o = vals[sf.stream], ok[sf.stream]
@@ -430,8 +450,8 @@ class _Extractor:
     def _hrv(self, buf, defs: _FileDefs, off, dfn, acc) -> None:
         groups = []
         width = 0
-        for d in np.unique(dfn).tolist():
-            dd = defs.get(buf, d)
+        for d in np.unique(dfn).tolist():  # dfn: layout ids
+            dd = defs.layouts[d]
             f = dd.field(HRV_TIME_FIELD)
             if f is None or f.size == 0:
                 continue
