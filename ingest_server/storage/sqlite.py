@@ -100,6 +100,11 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS maintenance_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
     """,
+    # 3: first sample time per batch, so the HR rollup refresh knows which minutes changed
+    """
+    ALTER TABLE ledger ADD COLUMN t_min_us INTEGER;
+    CREATE INDEX IF NOT EXISTS ledger_committed ON ledger (committed_at_us)
+    """,
 ]
 
 
@@ -177,8 +182,9 @@ class SqliteBackend(StorageBackend):
                 tenant = req.tenant
                 for b in req.batches:
                     cur = db.execute(
-                        "INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (b.device_id, b.stream, b.seq, tenant, req.agent_id, len(b), now),
+                        "INSERT OR IGNORE INTO ledger (device_id, stream, seq, tenant, agent_id, samples, committed_at_us, t_min_us)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (b.device_id, b.stream, b.seq, tenant, req.agent_id, len(b), now, int(b.t_us.min()) if len(b) else None),
                     )
                     if cur.rowcount == 0:
                         out.append(BatchOutcome(b.device_id, b.stream, b.seq, WriteStatus.DUPLICATE, 0))
@@ -292,9 +298,7 @@ class SqliteBackend(StorageBackend):
                 now = _now_us()
                 # minutes of HR data committed since the last refresh
                 lo = db.execute(
-                    "SELECT min(s.t_us) FROM ledger l JOIN samples s ON s.device_id = l.device_id AND s.stream = l.stream"
-                    " WHERE l.stream = 'heart_rate' AND l.committed_at_us > ?",
-                    (last_us,),
+                    "SELECT min(t_min_us) FROM ledger WHERE stream = 'heart_rate' AND committed_at_us > ?", (last_us,)
                 ).fetchone()[0]
                 if lo is not None:
                     lo = lo - lo % 60_000_000
