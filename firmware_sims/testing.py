@@ -13,7 +13,9 @@
 Nothing global is changed (the caller decides where ``DBUS_SYSTEM_BUS_ADDRESS`` goes). The
 dbus-daemon (Debian's ``dbus`` package) runs with its own config in a temporary directory;
 both processes are ended by PID (SIGTERM, then SIGKILL after 5 s) and the directory removed,
-also when the body raises.
+also when the body raises; if the starting process dies without cleaning up (SIGKILL), the kernel
+sends them SIGTERM (PR_SET_PDEATHSIG; it follows the starting *thread*, so start the simulator
+from a thread that outlives it, e.g. the main thread).
 """
 
 from __future__ import annotations
@@ -87,6 +89,18 @@ _LIVE: dict[int, subprocess.Popen[Any]] = {}
 def _stop_leftovers() -> None:
     for p in list(_LIVE.values()):
         _stop_pid(p, 2.0)
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM this child when the process that started it dies (Linux prctl), so a
+    test runner killed with SIGKILL leaves no dbus-daemon or simulator behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort (non-Linux)
+        pass
 
 
 def _stop_pid(proc: subprocess.Popen[Any], timeout_s: float = 5.0) -> None:
@@ -201,7 +215,7 @@ def running_sim(devices: str = "hr:3,imu:1,treadmill:1,bike:1", seed: int = 0, t
         cfg.write_text(_BUS_CONFIG.format(socket=tmp / "bus"))
         bus = subprocess.Popen([dbus_daemon_path(), f"--config-file={cfg}", "--nofork", "--nopidfile",
                                 "--print-address=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=subprocess.DEVNULL)
+                               stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         procs.append(bus)
         _LIVE[bus.pid] = bus
         address = _readline(bus, start_timeout_s, "dbus-daemon").strip()
@@ -213,7 +227,8 @@ def running_sim(devices: str = "hr:3,imu:1,treadmill:1,bike:1", seed: int = 0, t
                "--temporary-timeout", str(temporary_timeout_s)] + (["-v"] if verbose else [])
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        sim = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=sim_err, text=True, stdin=subprocess.DEVNULL, env=env)
+        sim = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=sim_err, text=True, stdin=subprocess.DEVNULL, env=env,
+                               preexec_fn=_die_with_parent)
         procs.append(sim)
         _LIVE[sim.pid] = sim
         try:
