@@ -80,3 +80,47 @@ async def test_imu_is_configured_to_100_hz_and_stamped_10_ms_apart(tmp_path: Pat
     t = np.concatenate([b.t_us for b in sorted(accel, key=lambda b: b.t_us[0])])
     steps = np.diff(t)
     assert len(t) > 300 and np.mean(steps == 10_000) > 0.95, np.unique(steps, return_counts=True)
+
+
+async def test_power_meter_csc_and_rower_streams_match_the_models(tmp_path: Path, monkeypatch: Any) -> None:
+    import numpy as np
+
+    from edge_agent.outbox import Outbox
+    from protocols.wire import decode_batches
+
+    with running_sim("power:1,csc:1,rower:1", seed=23) as sim:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", sim.bus_address)
+        cfg = parse_config({
+            "agent": {"agent_id": "a", "tenant": "t", "data_dir": str(tmp_path)},
+            "pipeline": {"batch_s": 2.0},
+            "devices": [{"address": d.address, "name": d.name} for d in sim.devices],
+            "metrics": {"listen": ""},
+        })
+        agent = EdgeAgent(cfg, metrics=EdgeMetrics())
+        task = asyncio.create_task(agent.run())
+        await asyncio.sleep(14)
+        truth = {d.kind: await sim.aground_truth(d.address) for d in sim.devices}
+        agent.stop()
+        await task
+    kinds = {d.cfg.name.split()[0]: d.session.status.kind for d in agent.devices.values() if d.session}
+    assert kinds == {"FT-Power": "cps", "FT-CSC": "csc", "FT-Rower": "ftms"}
+    ids = {d.cfg.name.split()[0]: d.cfg.device_id for d in agent.devices.values()}
+    with Outbox(tmp_path / "outbox.sqlite", metrics=EdgeMetrics()) as ob:
+        got: dict[tuple[str, str], list[float]] = {}
+        for e in ob.lease(max_batches=10_000, max_bytes=1 << 30):
+            for b in decode_batches(e.body):
+                got.setdefault((b.device_id, b.stream), []).extend(b.physical().tolist())
+
+    def median_rel_err(vals: list[float], true: list[float]) -> float:
+        return float(np.median(np.abs(np.asarray(vals) - np.median(true)) / np.median(true)))
+
+    pw, csc, row = truth["power"]["data"], truth["csc"]["data"], truth["rower"]["data"]
+    assert set(got[(ids["FT-Power"], "power")]) <= {float(x["power_w"]) for x in pw}
+    # cadence and speed come from cumulative revolution counters and event times (protocols.ble.rates)
+    assert median_rel_err(got[(ids["FT-Power"], "cadence")], [x["cadence_rpm"] for x in pw]) < 0.1
+    assert median_rel_err(got[(ids["FT-Power"], "speed")], [x["speed_kmh"] for x in pw]) < 0.1
+    assert median_rel_err(got[(ids["FT-CSC"], "cadence")], [x["cadence_rpm"] for x in csc]) < 0.1
+    assert median_rel_err(got[(ids["FT-CSC"], "speed")], [x["speed_kmh"] for x in csc]) < 0.1
+    assert set(got[(ids["FT-Rower"], "stroke_rate")]) <= {float(x["stroke_rate_spm"]) for x in row}
+    assert set(got[(ids["FT-Rower"], "power")]) <= {float(x["power_w"]) for x in row}
+    assert len(got[(ids["FT-Rower"], "distance")]) >= 8
