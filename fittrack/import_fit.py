@@ -4,8 +4,9 @@ PATHs are files, folders (searched recursively for ``*.fit``) or glob patterns. 
 read with :func:`protocols.fit.read` (valid part of damaged files kept, problems listed) and its
 batches go to one sink:
 
-- ``--db sqlite:PATH``: the SQLite store (``ingest_server.storage.sqlite``), one transaction per
-  file; its (device, stream, seq) ledger makes batches already stored DUPLICATE;
+- ``--db sqlite:PATH`` or ``--db postgresql://...``: the ingest server's store (SQLite, or
+  TimescaleDB with its migrations applied), one transaction per file; its (device, stream, seq)
+  ledger makes batches already stored DUPLICATE;
 - ``--outbox PATH`` or ``--edge-config edge.toml``: the edge agent's durable outbox
   (``edge_agent.outbox``), which delivers them upstream; batches whose seq the outbox has already
   passed for that device and stream are skipped (already queued or sent);
@@ -13,8 +14,8 @@ batches go to one sink:
 - ``--dry-run``: read and summarise only.
 
 Re-importing the same content is a no-op: the SHA-256 of every imported file is kept in a small
-ledger (``fit_imports`` table: in the SQLite store itself, or ``fit-imports.sqlite`` beside the
-outbox; ``--ledger`` overrides). Exit status: 0 when every file was read (damaged files are
+ledger (``fit_imports`` table: in the SQLite store itself, ``fit-imports.sqlite`` beside the
+outbox, or ``~/.local/state/fittrack/fit-imports.sqlite`` for PostgreSQL; ``--ledger`` overrides). Exit status: 0 when every file was read (damaged files are
 imported partially and reported), 1 when a file could not be imported at all (or had problems
 under ``--strict``), 2 for usage errors.
 """
@@ -36,6 +37,8 @@ from typing import Protocol, Sequence
 from protocols.wire import SampleBatch
 
 DEFAULT_AGENT_OUTBOX = Path("/var/lib/fittrack-edge/outbox.sqlite")
+#: Ledger of imported file hashes for a PostgreSQL store (it has no file of its own to hold it).
+DEFAULT_LEDGER = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "fittrack" / "fit-imports.sqlite"
 
 
 class ImportSink(Protocol):
@@ -49,20 +52,33 @@ class ImportSink(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteSink:
-    """The ingest server's SQLite store (``--db sqlite:PATH``)."""
+class StoreSink:
+    """A storage backend of the ingest server (``--db sqlite:PATH`` or ``--db postgresql://...``)."""
 
-    def __init__(self, path: Path, *, tenant: str, agent_id: str) -> None:
+    def __init__(self, db: str, *, tenant: str, agent_id: str) -> None:
         from ingest_server.storage.base import WriteStatus
-        from ingest_server.storage.sqlite import SqliteBackend
 
-        self.name = f"sqlite:{path}"
-        self.path = path
+        if db.startswith("sqlite:"):
+            from ingest_server.storage.sqlite import SqliteBackend
+
+            backend = SqliteBackend(Path(db.partition(":")[2]))
+            self.name = db
+        else:
+            from ingest_server.storage.timescale import TimescaleBackend
+
+            backend = TimescaleBackend(db)
+            # no credentials in reports
+            self.name = "timescale:" + (db.rsplit("@", 1)[-1] if "://" in db else
+                                        " ".join(w for w in db.split() if w.split("=")[0] in ("host", "port", "dbname")))
         self._dup = WriteStatus.DUPLICATE
         self._tenant, self._agent = tenant, agent_id
         self._runner = asyncio.Runner()
-        self._db = SqliteBackend(path)
-        self._runner.run(self._db.open())
+        self._db = backend
+        try:
+            self._runner.run(self._db.open())
+        except BaseException:
+            self._runner.close()
+            raise
 
     def write(self, batches: Sequence[SampleBatch]) -> tuple[int, int]:
         if not batches:
@@ -208,7 +224,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("paths", nargs="+", metavar="PATH", help="FIT files, folders or glob patterns")
     g = f.add_mutually_exclusive_group()
-    g.add_argument("--db", metavar="sqlite:PATH", help="store into this SQLite store")
+    g.add_argument("--db", metavar="URL", help="store into sqlite:PATH, or TimescaleDB: postgresql://... or 'dbname=...'")
     g.add_argument("--outbox", type=Path, metavar="PATH", help="append to this edge agent outbox file")
     g.add_argument("--edge-config", type=Path, metavar="TOML", help="append to the outbox of this edge agent config")
     g.add_argument("--dry-run", action="store_true", help="read and summarise only")
@@ -225,11 +241,13 @@ def _open_sink(args: argparse.Namespace) -> tuple[ImportSink | None, Ledger | No
         return None, None, None
     if args.db:
         kind, _, rest = args.db.partition(":")
-        if kind != "sqlite" or not rest:
-            return None, None, f"--db must be sqlite:PATH, got {args.db!r}"
-        path = Path(rest)
-        sink: ImportSink = SqliteSink(path, tenant=args.tenant, agent_id=args.agent_id)
-        return sink, Ledger(args.ledger or path), None
+        if kind == "sqlite" and rest:
+            sink: ImportSink = StoreSink(args.db, tenant=args.tenant, agent_id=args.agent_id)
+            return sink, Ledger(args.ledger or Path(rest)), None
+        if (kind in ("postgresql", "postgres") and rest.startswith("//")) or "dbname=" in args.db:
+            sink = StoreSink(args.db, tenant=args.tenant, agent_id=args.agent_id)
+            return sink, Ledger(args.ledger or DEFAULT_LEDGER), None
+        return None, None, f"--db must be sqlite:PATH, postgresql://... or a libpq 'dbname=...' string, got {args.db!r}"
     outbox = args.outbox
     if args.edge_config:
         from edge_agent.config import load_config
