@@ -485,7 +485,11 @@ def read(source: Source, *, strict: bool = False, sink: Callable[[SampleBatch], 
     ``strict=True`` raises :class:`FitError` on any problem (before producing output).
     ``sink``: called with each batch as soon as it is complete instead of keeping it in
     ``.batches`` (constant memory). ``fast=False`` forces the fitdecode reference path.
-    Never raises anything but :class:`FitError` (strict) or :class:`TypeError` (bad source type).
+    Raises only :class:`FitError` (strict), :class:`TypeError` (bad source type) and
+    :class:`OSError` (a path that cannot be opened). A path is memory-mapped: a file truncated
+    by someone else *while* it is read can kill the process with SIGBUS (read it into bytes
+    first when that can happen). In strict mode on the fitdecode path, a problem found only by
+    fitdecode raises after earlier batches went to ``sink``.
     """
     buf, close = _load(source)
     try:
