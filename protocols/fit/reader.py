@@ -204,7 +204,8 @@ ChunkFn = Callable[[np.ndarray, _FileDefs, np.ndarray, np.ndarray, np.ndarray, n
 
 def _walk(buf: np.ndarray, *, on_file: Callable[[int], None] | None = None,
           on_defs: Callable[[_FileDefs, int, int], None] | None = None,
-          on_chunk: ChunkFn | None = None, chunk: int = CHUNK_MESSAGES) -> tuple[list[Problem], int, int]:
+          on_chunk: ChunkFn | None = None, chunk: int = CHUNK_MESSAGES,
+          check_crc: bool = True) -> tuple[list[Problem], int, int]:
     """Walk every chained FIT file. Returns (problems, files, valid_bytes)."""
     problems: list[Problem] = []
     n = len(buf)
@@ -236,7 +237,7 @@ def _walk(buf: np.ndarray, *, on_file: Callable[[int], None] | None = None,
                 problems.append(Problem(bad_kind, pos, f"header of {hsize} bytes is cut short or lacks its CRC"))
                 break
             hcrc = int(buf[pos + 12]) | int(buf[pos + 13]) << 8
-            if hcrc != 0:
+            if hcrc != 0 and check_crc:
                 calc = K.crc16(buf, pos, pos + 12)
                 if calc != hcrc:
                     problems.append(Problem(ProblemKind.BAD_HEADER_CRC, pos + 12,
@@ -289,7 +290,7 @@ def _walk(buf: np.ndarray, *, on_file: Callable[[int], None] | None = None,
             problems.append(Problem(ProblemKind.TRUNCATED, data_end, "file ends before its 2-byte file CRC"))
             break
         fcrc = int(buf[data_end]) | int(buf[data_end + 1]) << 8
-        calc = K.crc16(buf, pos, data_end)
+        calc = K.crc16(buf, pos, data_end) if check_crc else fcrc
         if fcrc != calc:
             problems.append(Problem(ProblemKind.BAD_FILE_CRC, data_end,
                                     f"file CRC 0x{fcrc:04x} != computed 0x{calc:04x} (data kept)"))
@@ -518,7 +519,7 @@ def _read(buf: np.ndarray, *, strict: bool, sink, fast: bool) -> FitImport:
     reason = plan.reason if fast else "fast path disabled (fast=False)"
     if reason is None:
         ex = _Extractor(builder, summary)
-        _walk(buf, on_chunk=ex.on_chunk)
+        _walk(buf, on_chunk=ex.on_chunk, check_crc=False)  # CRCs were checked by pass 1
         rc, mc, decoder = ex.record_count, ex.message_count, "fast"
         dev_values = ex.dev.result()
     else:
