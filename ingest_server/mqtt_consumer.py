@@ -69,8 +69,10 @@ class MqttIngest:
         if username:
             c.set_auth_credentials(username, password)
         self._ssl: ssl.SSLContext | bool = ssl.create_default_context(cafile=tls_ca) if tls_ca else False
+        c.on_connect = self._on_connect
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
+        c.reconnect_delay = 1  # seconds between reconnect attempts after the broker goes away (gmqtt: 6)
         c.on_disconnect = self._on_disconnect
         self._subscribed: asyncio.Event | None = None
         self._suback_error: str | None = None
@@ -90,7 +92,6 @@ class MqttIngest:
             await asyncio.wait_for(self.client.connect(self.host, self.port, ssl=self._ssl, version=MQTTv50, keepalive=30), timeout_s)
         except Exception as exc:
             raise ConnectionError(f"MQTT broker {self.host}:{self.port} refused or unreachable: {exc}") from exc
-        self.client.subscribe(Subscription(self.uplink_filter, qos=1))
         try:
             await asyncio.wait_for(self._subscribed.wait(), timeout_s)
         except TimeoutError:
@@ -120,6 +121,13 @@ class MqttIngest:
         await self.client.disconnect()
 
     # ------------------------------------------------------------------ callbacks
+    def _on_connect(self, client: GmqttClient, flags: Any, rc: Any, properties: Any) -> None:
+        """Every (re)connect: subscribe again (a broker restart without persistence forgets us)."""
+        if not self._stopping:
+            client.subscribe(Subscription(self.uplink_filter, qos=1))
+            if self._subscribed is not None and self._subscribed.is_set():
+                log.info("MQTT reconnected; uplink subscription renewed")
+
     def _on_subscribe(self, client: GmqttClient, mid: int, qos: tuple, properties: Any) -> None:
         codes = [int(q) for q in qos] if isinstance(qos, (list, tuple)) else [int(qos)]
         if codes and codes[0] >= 0x80:

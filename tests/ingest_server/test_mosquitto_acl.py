@@ -51,19 +51,30 @@ def broker(tmp_path: Path):
     conf += f"\nuser {getpass.getuser()}\n"  # as root, mosquitto would switch to 'mosquitto' and not read our 0600 files
     (tmp_path / "mosquitto.conf").write_text(conf)
     mosquitto.set_user(passwd, "ingest", "server-pw")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"private mosquitto did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-            time.sleep(0.05)
-    yield {"port": port, "passwd": passwd, "proc": proc}
-    proc.terminate()
-    proc.wait(10)
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([MOSQUITTO, "-c", str(tmp_path / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return proc
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"private mosquitto did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+                time.sleep(0.05)
+
+    state = {"port": port, "passwd": passwd, "proc": start()}
+
+    def restart() -> None:
+        state["proc"].terminate()
+        state["proc"].wait(10)
+        state["proc"] = start()
+
+    state["restart"] = restart
+    yield state
+    state["proc"].terminate()
+    state["proc"].wait(10)
 
 
 async def test_shipped_acl_confines_agents_and_server_checks_behind_the_broker(broker, pg_database_factory) -> None:
@@ -131,3 +142,29 @@ async def test_shipped_acl_confines_agents_and_server_checks_behind_the_broker(b
     with pytest.raises(aiomqtt.MqttError):
         async with aiomqtt.Client("127.0.0.1", port, username="gym-1/hub-1", password=tok1, protocol=aiomqtt.ProtocolVersion.V5):
             pass
+
+
+async def test_server_keeps_ingesting_after_a_broker_restart(broker, pg_database_factory) -> None:
+    dsn = pg_database_factory("brst")
+    port, passwd = broker["port"], str(broker["passwd"])
+    tok = cli("ingest", "agent", "add", "--db", dsn, "--tenant", "gym-b", "--agent", "hub-b", "--mqtt-password-file", passwd).stdout.strip()
+    broker["proc"].send_signal(signal.SIGHUP)
+    await asyncio.sleep(0.3)
+    cfg = IngestConfig(db=dsn, mqtt=f"127.0.0.1:{port}", mqtt_username="ingest", mqtt_password="server-pw", maintain_interval_s=0)
+    async with IngestApp(cfg) as app:
+        async with MqttAgent("127.0.0.1", port, root=ROOT_TOPIC, tenant="gym-b", agent="hub-b", username="gym-b/hub-b", password=tok) as a:
+            await a.publish(envelope([hr_batch("b1", 1)], agent="hub-b", tenant="gym-b", seq=1))
+            assert status((await a.wait_acks({1}))[1]) == "ACK_STATUS_OK"
+        broker["restart"]()  # broker gone and back, sessions lost (persistence off)
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # the server reconnects and subscribes again by itself; the agent resends until acked
+            try:
+                async with MqttAgent("127.0.0.1", port, root=ROOT_TOPIC, tenant="gym-b", agent="hub-b",
+                                     username="gym-b/hub-b", password=tok) as a:
+                    await a.publish(envelope([hr_batch("b1", 2)], agent="hub-b", tenant="gym-b", seq=2))
+                    ack = (await a.wait_acks({2}, timeout_s=2))[2]
+                    break
+            except (TimeoutError, aiomqtt.MqttError):
+                assert asyncio.get_running_loop().time() < deadline, "server did not resume after the broker restart"
+        assert status(ack) == "ACK_STATUS_OK"
+        assert (await app.store.query("SELECT count(*) FROM ledger"))[0][0] == 2
