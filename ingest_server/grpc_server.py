@@ -62,6 +62,10 @@ class GrpcIngest:
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self.health = health.aio.HealthServicer()
+        self._closing = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._uploads = 0
 
     async def start(self) -> int:
         opts = [("grpc.max_receive_message_length", MAX_ENVELOPE_BYTES + 4096),
@@ -99,7 +103,13 @@ class GrpcIngest:
         if self.server is None:
             return
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace_s)
+        self._closing.set()  # Upload streams stop reading, write their last acks and end cleanly
+        t0 = asyncio.get_running_loop().time()
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace_s)
+        except TimeoutError:
+            log.warning("gRPC stop: Upload streams still busy after the grace period", extra={"streams": self._uploads})
+        await self.server.stop(max(0.5, grace_s - (asyncio.get_running_loop().time() - t0)))
         self.server = None
 
     async def _principal(self, context: grpc.aio.ServicerContext, role: str) -> Principal:
@@ -121,6 +131,8 @@ class GrpcIngest:
 
     async def upload(self, request_iterator, context: grpc.aio.ServicerContext) -> None:
         principal = await self._principal(context, "agent")
+        # tell the client at once that the credential was accepted (it may wait for this before sending)
+        await context.send_initial_metadata((("fittrack-agent", principal.agent_id), ("fittrack-tenant", principal.tenant)))
         sem = asyncio.Semaphore(self.max_inflight)
         wlock = asyncio.Lock()
         tasks: set[asyncio.Task] = set()
@@ -136,17 +148,32 @@ class GrpcIngest:
             finally:
                 sem.release()
 
+        self._uploads += 1
+        self._idle.clear()
+        closing = asyncio.ensure_future(self._closing.wait())
+        it = request_iterator.__aiter__()
         try:
-            async for raw in request_iterator:
-                await sem.acquire()
-                if failed:
+            while not failed:
+                nxt = asyncio.ensure_future(it.__anext__())
+                await asyncio.wait({nxt, closing}, return_when=asyncio.FIRST_COMPLETED)
+                if not nxt.done():  # shutting down: take no more envelopes, finish those in flight
+                    nxt.cancel()
                     break
+                try:
+                    raw = nxt.result()
+                except StopAsyncIteration:
+                    break
+                await sem.acquire()
                 t = asyncio.create_task(one(raw))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
         finally:
+            closing.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            self._uploads -= 1
+            if self._uploads == 0:
+                self._idle.set()
         if failed and not isinstance(failed[0], asyncio.CancelledError):
             log.warning("Upload stream ended with an error", extra={"agent_id": principal.agent_id, "error": repr(failed[0])})
 

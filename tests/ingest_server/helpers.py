@@ -53,6 +53,9 @@ async def upload(port: int, token: str | None, envelopes: list[bytes], *, timeou
         up = ch.stream_stream(UPLOAD, request_serializer=None, response_deserializer=epb.Ack.FromString)
         md = (("authorization", f"Bearer {token}"),) if token is not None else ()
         call = up(metadata=md, timeout=timeout_s)
+        await call.initial_metadata()  # sent by the server once the credential is accepted, or the refusal
+        if call.done():
+            await call.read()  # raises the server's status (UNAUTHENTICATED, PERMISSION_DENIED, ...)
         try:
             for e in envelopes:
                 await call.write(e)
