@@ -25,7 +25,7 @@ async def test_devices_beyond_the_slot_budget_are_queued_rotated_and_reported(
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", sim.bus_address)
         cfg = parse_config({
             "agent": {"agent_id": "a", "tenant": "t", "data_dir": str(tmp_path), "status_interval_s": 0.5},
-            "bluetooth": {"slots_per_adapter": {"hci0": 2}, "rotation_s": 4.0, "connect_timeout_s": 8.0},
+            "bluetooth": {"slots_per_adapter": {"hci0": 2}, "rotation_s": 3.0, "connect_timeout_s": 8.0},
             "devices": [{"address": d.address, "name": d.name} for d in sim.devices],
             "metrics": {"listen": ""},
         })
@@ -34,7 +34,7 @@ async def test_devices_beyond_the_slot_budget_are_queued_rotated_and_reported(
         task = asyncio.create_task(agent.run())
         max_connected = 0
         queued_seen = False
-        for _ in range(40):                                   # 20 s
+        for _ in range(26):                                   # 13 s
             await asyncio.sleep(0.5)
             st = agent.status()
             connected = [d for d in st["devices"] if d["state"] == "connected"]
@@ -98,7 +98,7 @@ async def test_power_meter_csc_and_rower_streams_match_the_models(tmp_path: Path
         })
         agent = EdgeAgent(cfg, metrics=EdgeMetrics())
         task = asyncio.create_task(agent.run())
-        await asyncio.sleep(14)
+        await asyncio.sleep(10)
         truth = {d.kind: await sim.aground_truth(d.address) for d in sim.devices}
         agent.stop()
         await task
@@ -123,4 +123,4 @@ async def test_power_meter_csc_and_rower_streams_match_the_models(tmp_path: Path
     assert median_rel_err(got[(ids["FT-CSC"], "speed")], [x["speed_kmh"] for x in csc]) < 0.1
     assert set(got[(ids["FT-Rower"], "stroke_rate")]) <= {float(x["stroke_rate_spm"]) for x in row}
     assert set(got[(ids["FT-Rower"], "power")]) <= {float(x["power_w"]) for x in row}
-    assert len(got[(ids["FT-Rower"], "distance")]) >= 8
+    assert len(got[(ids["FT-Rower"], "distance")]) >= 5
