@@ -88,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, agent.stop)
+            loop.add_signal_handler(sig, agent.stop, cfg.agent.shutdown_drain_s)
         await agent.run()
 
     asyncio.run(main())

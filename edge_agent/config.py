@@ -50,6 +50,7 @@ class AgentSettings:
     status_interval_s: float = 2.0
     log_level: str = "info"
     log_format: str = "json"             # json | text
+    shutdown_drain_s: float = 5.0        # on SIGTERM, give the uplink this long to deliver what is left
 
     @property
     def status_path(self) -> Path:
@@ -274,6 +275,7 @@ def _agent(t: _Table) -> AgentSettings:
         status_interval_s=t.num("status_interval_s", 2.0, lo=0.1, hi=3600),
         log_level=t.str("log_level", "info", choices=("debug", "info", "warning", "error")),
         log_format=t.str("log_format", "json", choices=("json", "text")),
+        shutdown_drain_s=t.num("shutdown_drain_s", 5.0, lo=0, hi=3600),
     )
 
 

@@ -85,8 +85,14 @@ def test_json_logs_carry_extra_fields() -> None:
 @pytest.mark.slow
 def test_pair_then_run_then_status_through_the_simulated_bluez(tmp_path: Path) -> None:
     cfg = tmp_path / "edge.toml"
+    import socket
+    import urllib.request
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        mport = sk.getsockname()[1]
     cfg.write_text('# my hub\n[agent]\nagent_id = "hub"  # keep me\ntenant = "gym"\n'
-                   f'data_dir = "{tmp_path / "state"}"\nstatus_interval_s = 0.5\n[metrics]\nlisten = ""\n'
+                   f'data_dir = "{tmp_path / "state"}"\nstatus_interval_s = 0.5\n[metrics]\nlisten = "127.0.0.1:{mport}"\n'
                    '[athletes.alice]\nhr_rest_bpm = 55\n')
     with running_sim("hr:2,bike:1", seed=11) as sim:
         env = sim.env
@@ -119,6 +125,10 @@ def test_pair_then_run_then_status_through_the_simulated_bluez(tmp_path: Path) -
             assert len([d for d in doc["devices"] if d["state"] == "connected"]) == 3, doc
             st = run(["edge", "status", "--config", str(cfg)], env={**env, "COLUMNS": "200"})
             assert st.returncode == 0 and "connected" in st.stdout and "outbox:" in st.stdout
+            metrics = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10).read().decode()
+            assert 'fittrack_edge_devices_connected{adapter="hci0",kind="hr"} 2.0' in metrics
+            assert 'fittrack_edge_devices_connected{adapter="hci0",kind="ftms"} 1.0' in metrics
+            assert "fittrack_edge_notifications_total{" in metrics
         finally:
             agent.send_signal(signal.SIGTERM)
             out, err = agent.communicate(timeout=60)
