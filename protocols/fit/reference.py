@@ -24,17 +24,20 @@ _SUMMARY = set(SUMMARY_MESGS.tolist())
 
 
 def _field_raw(msg, num: int) -> int | None:
-    """Raw int of real field ``num``; else the raw int back from a component-expanded value."""
-    comp = None
+    """FIT raw integer of the message's own (non-developer) field ``num``; None when absent/invalid."""
     for fd in msg.fields:
         fdef = fd.field_def
-        if fdef is not None:
-            if getattr(fdef, "def_num", None) == num and not getattr(fdef, "is_dev", False):
-                return fd.raw_value if isinstance(fd.raw_value, int) else None
-        elif comp is None and fd.field is not None and getattr(fd.field, "def_num", None) == num:
-            comp = fd
-    if comp is not None and isinstance(comp.raw_value, (int, float)):
-        return comp  # type: ignore[return-value]  # resolved by caller (needs scale)
+        if fdef is not None and getattr(fdef, "def_num", None) == num and not getattr(fdef, "is_dev", False):
+            return fd.raw_value if isinstance(fd.raw_value, int) else None
+    return None
+
+
+def _component_value(msg, num: int) -> float | None:
+    """Scaled value of field ``num`` expanded from another field's components, if any."""
+    for fd in msg.fields:
+        if fd.field_def is None and fd.field is not None and getattr(fd.field, "def_num", None) == num:
+            v = fd.raw_value  # fitdecode stores components already scaled (and offset)
+            return float(v) if isinstance(v, (int, float)) else None
     return None
 
 
@@ -44,13 +47,18 @@ COMPONENT_SCALE = {5: 16.0}
 
 
 def _value(msg, num: int, fit_scale: float, fit_offset: float) -> tuple[int, float] | None:
-    """(raw, FIT scale) of record field ``num`` (FIT raw integer of that field, or of the
-    component it was expanded from: speed in 1/100 m/s -> exact in 1/1000, distance 1/16 m)."""
-    r = _field_raw(msg, num)
-    if r is None or isinstance(r, int):
+    """(raw, FIT scale) of record field ``num``: the field's own raw integer, else the raw integer
+    back from a component-expanded value (speed from compressed_speed_distance in 1/100 m/s is
+    exact in 1/1000; distance keeps its 1/16 m)."""
+    if any(fd.field_def is not None and getattr(fd.field_def, "def_num", None) == num
+           and not getattr(fd.field_def, "is_dev", False) for fd in msg.fields):
+        r = _field_raw(msg, num)
         return None if r is None else (r, fit_scale)
+    v = _component_value(msg, num)
+    if v is None:
+        return None
     sc = COMPONENT_SCALE.get(num, fit_scale)
-    return int(round((float(r.raw_value) + fit_offset) * sc)), sc
+    return int(round((v + fit_offset) * sc)), sc
 
 
 def read_reference(data: bytes, builder: BatchBuilder, summary: SummaryCollector, dev=None) -> tuple[int, int, list[Problem]]:
