@@ -40,9 +40,9 @@ def mutated(draw) -> bytes:
     return bytes(data)
 
 
-def _check(data: bytes, strict: bool) -> None:
+def _check(data: bytes, strict: bool, fast: bool = True) -> None:
     try:
-        r = read(data, strict=strict)
+        r = read(data, strict=strict, fast=fast)
     except FitError as exc:
         assert strict and exc.problems and exc.offset >= 0
         return
@@ -59,9 +59,9 @@ def _check(data: bytes, strict: bool) -> None:
 
 @pytest.mark.timeout(120)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=mutated(), strict=st.booleans())
-def test_mutated_files_fail_cleanly(data: bytes, strict: bool) -> None:
-    _check(data, strict)
+@given(data=mutated(), strict=st.booleans(), fast=st.sampled_from([True, True, True, False]))
+def test_mutated_files_fail_cleanly(data: bytes, strict: bool, fast: bool) -> None:
+    _check(data, strict, fast)  # fast=False: the fitdecode path must fail as cleanly
 
 
 @pytest.mark.timeout(60)
