@@ -259,12 +259,18 @@ class Outbox:
 
     # ------------------------------------------------------------------ append
 
-    def append(self, batches: Iterable[SampleBatch], *, assign_seq: bool = True) -> list[BatchKey]:
+    def append(
+        self, batches: Iterable[SampleBatch], *, assign_seq: bool = True, allow_past: bool = False
+    ) -> list[BatchKey]:
         """Store ``batches`` durably (one transaction) and return their keys, in order.
 
         With ``assign_seq`` (default) each batch gets a fresh ``seq`` (the batch's own is ignored);
         otherwise the batch's ``seq`` must exceed the last one stored for its (device, stream), else
-        :class:`OutboxError` and nothing is stored. Empty batches are skipped (no key). When the
+        :class:`OutboxError` and nothing is stored. ``allow_past=True`` (with ``assign_seq=False``)
+        is for callers whose seqs are content-derived idempotency keys, such as the FIT importer
+        (seq = first sample time): a seq at or below the last one is accepted too, and a batch whose
+        key is already queued is skipped (no key returned); the server's ledger deduplicates
+        anything sent before. ``last_seq`` never moves backwards, so live seqs stay increasing. Empty batches are skipped (no key). When the
         bound is exceeded the drop policy runs in the same transaction (its victims may include
         batches just appended; their keys are still returned).
         """
@@ -280,6 +286,7 @@ class Outbox:
             db.execute("BEGIN IMMEDIATE")
             try:
                 last_cache: dict[tuple[str, str], int] = {}
+                seen: set[BatchKey] = set()
                 rows: list[tuple] = []
                 add: dict[int, list[int]] = {}  # priority -> [batches, samples, bytes]
                 for b in batches:
@@ -303,13 +310,25 @@ class Outbox:
                             )
                     else:
                         seq = b.seq
-                        if seq <= last:
+                        if allow_past and 0 <= seq <= _INT63:
+                            queued = db.execute(
+                                "SELECT 1 FROM batches WHERE device_id=? AND stream=? AND seq=?", (*ds, seq)
+                            ).fetchone()
+                            if queued is not None or (b.device_id, b.stream, seq) in seen:
+                                continue
+                            seen.add((b.device_id, b.stream, seq))
+                            last_cache[ds] = max(last, seq)
+                            seq_checked = True
+                        else:
+                            seq_checked = False
+                        if not seq_checked and seq <= last:
                             raise OutboxError(
                                 f"{b.device_id}/{b.stream}: seq {seq} is not above the last stored seq {last}"
                             )
                         if seq > _INT63:
                             raise OutboxError(f"{b.device_id}/{b.stream}: seq {seq} is above 2**63-1")
-                    last_cache[ds] = seq
+                    if not (allow_past and not assign_seq):
+                        last_cache[ds] = seq
                     body = encode_batches([b])
                     prio = int(priority_of(b.stream))
                     rows.append((b.device_id, b.stream, seq, prio, body, n, int(b.t_us[0]), now))

@@ -9,13 +9,13 @@ size and mtime have not changed for ``settle_s`` (a watch still copying it is le
 and two different files with the same name are both imported. The order is:
 
 1. ``protocols.fit.read(path)`` -> batches (the valid part of a damaged file, with its problems);
-2. ``outbox.append(batches, assign_seq=False)``: the FIT importer gives every batch a
+2. ``outbox.append(batches, assign_seq=False, allow_past=True)``: the FIT importer gives every batch a
    deterministic seq (its first sample's time in ms), so the same file always yields the same
    ``(device_id, stream, seq)`` and the server deduplicates a re-import;
 3. record the hash as imported.
 
-A crash between 2 and 3 re-imports the file on restart; step 2 then finds its seqs already used
-and skips those batches, and anything already delivered is a DUPLICATE at the server: nothing is
+A crash between 2 and 3 re-imports the file on restart; step 2 then finds those batches already
+queued and skips them, and anything already delivered is a DUPLICATE at the server: nothing is
 stored twice. Files that fail are recorded with their error (and not retried until they change).
 """
 
@@ -154,12 +154,16 @@ class FitFolderWatch:
         batches = [b for b in imp.batches if len(b)]
         skipped = 0
         try:
-            self.outbox.append(batches, assign_seq=False)
-        except Exception as exc:  # seq already used (a re-import after a crash): batch by batch
+            # seqs are the importer's content-derived keys (first sample time): an older file of
+            # the same device is accepted; a batch already queued is skipped (not an error).
+            keys = self.outbox.append(batches, assign_seq=False, allow_past=True)
+            skipped = len(batches) - len(keys)
+        except Exception as exc:  # noqa: BLE001 - e.g. a batch over the limits: batch by batch
             log.info("%s: appending all batches at once failed (%s); appending one by one", path, exc)
             for b in batches:
                 try:
-                    self.outbox.append([b], assign_seq=False)
+                    if not self.outbox.append([b], assign_seq=False, allow_past=True):
+                        skipped += 1
                 except Exception as exc2:  # noqa: BLE001
                     skipped += 1
                     log.info("%s: batch %s/%s seq %d skipped: %s", path, b.device_id, b.stream, b.seq, exc2)

@@ -8,8 +8,9 @@ batches go to one sink:
   TimescaleDB with its migrations applied), one transaction per file; its (device, stream, seq)
   ledger makes batches already stored DUPLICATE;
 - ``--outbox PATH`` or ``--edge-config edge.toml``: the edge agent's durable outbox
-  (``edge_agent.outbox``), which delivers them upstream; batches whose seq the outbox has already
-  passed for that device and stream are skipped (already queued or sent);
+  (``edge_agent.outbox``), which delivers them upstream; batches keep the importer's
+  content-derived seqs, so an older file of a device is accepted and a batch already queued is
+  skipped (anything sent before is a DUPLICATE at the server);
 - with neither, the default agent outbox ``/var/lib/fittrack-edge/outbox.sqlite`` when it exists;
 - ``--dry-run``: read and summarise only.
 
@@ -105,11 +106,10 @@ class OutboxSink:
         self._ob = Outbox(path)
 
     def write(self, batches: Sequence[SampleBatch]) -> tuple[int, int]:
-        last = self._ob.last_seqs()
-        fresh = [b for b in batches if b.seq > last.get((b.device_id, b.stream), -1)]
-        if fresh:
-            self._ob.append(fresh, assign_seq=False)
-        return len(fresh), len(batches) - len(fresh)
+        # seqs are content-derived keys (first sample time): an older file of a device is
+        # accepted; batches already queued are skipped and the server's ledger dedups the rest.
+        keys = self._ob.append(list(batches), assign_seq=False, allow_past=True) if batches else []
+        return len(keys), len(batches) - len(keys)
 
     def close(self) -> None:
         self._ob.close()

@@ -280,3 +280,29 @@ def test_file_shrinks_after_a_backlog_drains(tmp_path) -> None:
             ob.ack([e.key for e in batch])
         assert ob.stats().batches == 0
         assert path.stat().st_size < full / 4
+
+
+def _with_seq(b, seq: int):
+    from protocols.wire import SampleBatch
+
+    return SampleBatch(b.device_id, b.stream, seq, b.t_us, b.values, b.scale, b.unit)
+
+
+def test_allow_past_takes_content_keyed_seqs_below_the_last_and_skips_queued_keys(tmp_path) -> None:
+    """FIT imports key batches by first sample time: an older file of a device must still go in."""
+    with Outbox(tmp_path / "o.sqlite", metrics=EdgeMetrics()) as ob:
+        newer = _with_seq(hr_batch("fit-1-2-3", n=5, bpm0=100), 2_000_000)
+        older = _with_seq(hr_batch("fit-1-2-3", n=5, bpm0=70), 1_000_000)
+        assert ob.append([newer], assign_seq=False) == [("fit-1-2-3", "heart_rate", 2_000_000)]
+        with pytest.raises(OutboxError, match="not above the last stored seq"):
+            ob.append([older], assign_seq=False)
+        assert ob.append([older], assign_seq=False, allow_past=True) == [("fit-1-2-3", "heart_rate", 1_000_000)]
+        # the same keys again (a re-import after a crash, or twice in one call): skipped, not an error
+        assert ob.append([older, newer, older], assign_seq=False, allow_past=True) == []
+        assert ob.last_seqs()[("fit-1-2-3", "heart_rate")] == 2_000_000  # never moves backwards
+        live = ob.append([hr_batch("fit-1-2-3", n=2)])
+        assert live[0][2] > 2_000_000
+        leased = ob.lease(max_batches=10)
+        assert sorted(e.key[2] for e in leased) == sorted([1_000_000, 2_000_000, live[0][2]])
+        got = {e.key[2]: decode_batches(e.body)[0].values.tolist() for e in leased}
+        assert got[1_000_000] == [70, 71, 72, 73, 74] and got[2_000_000] == [100, 101, 102, 103, 104]

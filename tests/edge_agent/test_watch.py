@@ -75,3 +75,27 @@ def test_reimport_after_a_crash_skips_batches_already_in_the_outbox(tmp_path: Pa
     assert sum(ob.stats().by_priority[p][0] for p in ob.stats().by_priority) == len(imp.batches)
     w.close()
     ob.close()
+
+
+def test_an_older_file_of_the_same_device_is_imported_after_a_newer_one(tmp_path: Path) -> None:
+    """Seqs are first-sample times; a watch that gets last week's file after today's keeps both."""
+    from protocols.wire import SampleBatch
+
+    m = EdgeMetrics()
+    ob = Outbox(tmp_path / "outbox.sqlite", metrics=m, synchronous="NORMAL")
+    imp = fit_read(RUN)
+    batches = [b for b in imp.batches if len(b)]
+    # today's file of the same device: the same streams, one day later (seqs move with the times)
+    day_us = 86_400_000_000
+    later = [SampleBatch(b.device_id, b.stream, b.seq + day_us // 1000, b.t_us + day_us, b.values, b.scale, b.unit)
+             for b in batches]
+    assert len(ob.append(later, assign_seq=False)) == len(later)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(RUN, inbox / "older.fit")
+    w = FitFolderWatch(inbox, tmp_path / "watch.sqlite", ob, m, settle_s=0)
+    (r,) = w.scan_once(now_s=0)
+    assert r.skipped_batches == 0 and r.batches == len(batches)
+    assert len(ob.keys()) == 2 * len(batches)
+    w.close()
+    ob.close()
