@@ -43,6 +43,10 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 
 TM = batch_pb2.TimeModel
+# plain ints: the enum wrapper's attribute lookup costs ~0.6 µs per access on the decode hot path
+_TM_REGULAR = int(TM.TIME_MODEL_REGULAR)
+_TM_CUMULATIVE = int(TM.TIME_MODEL_CUMULATIVE)
+_TM_EXPLICIT = int(TM.TIME_MODEL_EXPLICIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,74 +360,97 @@ def decode_batches(body: bytes, *, max_values: int = MAX_ENVELOPE_VALUES) -> lis
 
 def decode_batch_message(pb: batch_pb2.SampleBatch) -> SampleBatch:
     """Decode one ``fittrack.v1.SampleBatch`` message into a :class:`SampleBatch`."""
-    where = f"{pb.device_id or '?'}/{pb.stream or '?'}#{pb.seq}"
-    if not pb.device_id or len(pb.device_id) > MAX_ID_LEN:
-        raise WireError(f"{where}: device_id must be 1..{MAX_ID_LEN} characters")
-    if not STREAM_RE.match(pb.stream):
-        raise WireError(f"{where}: stream {pb.stream!r} is not a lower_snake_case name")
-    n = pb.count
+    # fields read once into locals: each protobuf attribute access costs ~0.1-0.2 µs, and a
+    # 1-sample batch (1 Hz HR) is all overhead
+    device_id, stream, seq = pb.device_id, pb.stream, pb.seq
+    n, channels = pb.count, pb.channels
+    if not device_id or len(device_id) > MAX_ID_LEN:
+        raise WireError(f"{_where(pb)}: device_id must be 1..{MAX_ID_LEN} characters")
+    if not STREAM_RE.match(stream):
+        raise WireError(f"{_where(pb)}: stream {stream!r} is not a lower_snake_case name")
     if n > MAX_BATCH_SAMPLES:
-        raise WireError(f"{where}: {n} samples exceed the {MAX_BATCH_SAMPLES}-sample batch limit")
-    if pb.channels > MAX_CHANNELS:
-        raise WireError(f"{where}: {pb.channels} channels exceed the limit of {MAX_CHANNELS}")
-    scale = pb.scale if pb.scale != 0.0 else 1.0
-    if not math.isfinite(scale):
-        raise WireError(f"{where}: scale must be finite, got {pb.scale!r}")
+        raise WireError(f"{_where(pb)}: {n} samples exceed the {MAX_BATCH_SAMPLES}-sample batch limit")
+    if channels > MAX_CHANNELS:
+        raise WireError(f"{_where(pb)}: {channels} channels exceed the limit of {MAX_CHANNELS}")
+    scale = pb.scale
+    if scale == 0.0:
+        scale = 1.0
+    elif not math.isfinite(scale):
+        raise WireError(f"{_where(pb)}: scale must be finite, got {pb.scale!r}")
     res = pb.time_resolution_us
     if res < 1 or res > _INT64_MAX:
-        raise WireError(f"{where}: time_resolution_us must be >= 1, got {res}")
-    nch = max(1, pb.channels)
-    if len(pb.values) != nch:
-        raise WireError(f"{where}: {nch} channel(s) declared but {len(pb.values)} value series present")
-    values = np.empty(n if pb.channels == 0 else (n, pb.channels), np.int64)
-    for ch, rmsg in enumerate(pb.values):
-        col = values if pb.channels == 0 else values[:, ch]
-        residuals.decode(rmsg.order, rmsg.head, rmsg.base, rmsg.width_bytes, rmsg.data, n, f"{where} channel {ch}", out=col)
-    t_us = _decode_time(pb, values, n, res, scale, where)
+        raise WireError(f"{_where(pb)}: time_resolution_us must be >= 1, got {res}")
+    series = pb.values
+    nch = channels if channels else 1
+    if len(series) != nch:
+        raise WireError(f"{_where(pb)}: {nch} channel(s) declared but {len(series)} value series present")
+    try:
+        if channels == 0:
+            values = np.empty(n, np.int64)
+            r = series[0]
+            residuals.decode(r.order, r.head, r.base, r.width_bytes, r.data, n, "channel 0", out=values)
+        else:
+            values = np.empty((n, channels), np.int64)
+            for ch, r in enumerate(series):
+                residuals.decode(r.order, r.head, r.base, r.width_bytes, r.data, n, f"channel {ch}", out=values[:, ch])
+    except WireError as exc:  # name the batch only when there is an error to report
+        raise WireError(f"{_where(pb)} {exc}") from None
+    t_us = _decode_time(pb, values, n, res, scale)
     # every field was checked above and timestamps are t0 + ticks * res: skip re-validation
-    return SampleBatch._trusted(pb.device_id, pb.stream, pb.seq, t_us, values, scale, pb.unit, res)
+    return SampleBatch._trusted(device_id, stream, seq, t_us, values, scale, pb.unit, res)
 
 
-def _decode_time(pb: batch_pb2.SampleBatch, values: np.ndarray, n: int, res: int, scale: float, where: str) -> np.ndarray:
+def _where(pb: batch_pb2.SampleBatch) -> str:
+    """``device/stream#seq`` for error messages."""
+    return f"{pb.device_id or '?'}/{pb.stream or '?'}#{pb.seq}"
+
+
+def _decode_time(pb: batch_pb2.SampleBatch, values: np.ndarray, n: int, res: int, scale: float) -> np.ndarray:
     if n == 0:
         return np.empty(0, np.int64)
     t0 = pb.t0_us
     if t0 % res:
-        raise WireError(f"{where}: t0_us {t0} is not a multiple of time_resolution_us {res}")
+        raise WireError(f"{_where(pb)}: t0_us {t0} is not a multiple of time_resolution_us {res}")
     model = pb.time_model
     if pb.HasField("time_residuals"):
         tr = pb.time_residuals
-        extra = residuals.decode(tr.order, tr.head, tr.base, tr.width_bytes, tr.data, n, f"{where} timestamps")
+        try:
+            extra = residuals.decode(tr.order, tr.head, tr.base, tr.width_bytes, tr.data, n, "timestamps")
+        except WireError as exc:
+            raise WireError(f"{_where(pb)} {exc}") from None
     else:
         extra = None
-    if model == TM.TIME_MODEL_REGULAR:
+    span: tuple[int, int] | None = None  # (min, max) ticks when known without a scan
+    if model == _TM_REGULAR:
         p = pb.period_ticks
         if (n - 1) * p * res > _INT64_MAX - max(t0, 0):
-            raise WireError(f"{where}: {n} samples every {p * res} µs from {t0} overflow int64 time")
+            raise WireError(f"{_where(pb)}: {n} samples every {p * res} µs from {t0} overflow int64 time")
         ticks = np.arange(n, dtype=np.int64) * np.int64(p)
         if extra is not None:
             ticks += extra
-    elif model == TM.TIME_MODEL_CUMULATIVE:
+        else:
+            span = (0, (n - 1) * p)  # period_ticks is unsigned
+    elif model == _TM_CUMULATIVE:
         if pb.channels > 1:
-            raise WireError(f"{where}: cumulative time model needs a single value channel")
+            raise WireError(f"{_where(pb)}: cumulative time model needs a single value channel")
         c0 = values if values.ndim == 1 else values[:, 0]
         phase = pb.time_phase
         if not (math.isfinite(phase) and abs(phase) < 1.0):
-            raise WireError(f"{where}: time_phase must be in (-1, 1), got {phase!r}")
+            raise WireError(f"{_where(pb)}: time_phase must be in (-1, 1), got {phase!r}")
         ticks = cumulative_ticks(c0, scale, res, phase)
         if ticks is None:
-            raise WireError(f"{where}: cumulative timestamps overflow")
+            raise WireError(f"{_where(pb)}: cumulative timestamps overflow")
         if extra is not None:
             ticks = ticks + extra
-    elif model == TM.TIME_MODEL_EXPLICIT:
+    elif model == _TM_EXPLICIT:
         if extra is None:
-            raise WireError(f"{where}: explicit time model without time_residuals")
+            raise WireError(f"{_where(pb)}: explicit time model without time_residuals")
         ticks = extra
     else:
-        raise WireError(f"{where}: unknown time model {model}")
-    lo, hi = int(ticks.min()), int(ticks.max())
+        raise WireError(f"{_where(pb)}: unknown time model {model}")
+    lo, hi = span if span is not None else (int(ticks.min()), int(ticks.max()))
     if t0 + lo * res < _INT64_MIN or t0 + hi * res > _INT64_MAX:
-        raise WireError(f"{where}: timestamps overflow int64 microseconds")
+        raise WireError(f"{_where(pb)}: timestamps overflow int64 microseconds")
     if res == 1:
         return ticks + np.int64(t0) if t0 else ticks
     return ticks * np.int64(res) + np.int64(t0)
