@@ -66,7 +66,8 @@ _CONTEXT = 60
 
 
 @njit
-def _insert_sorted(buf: np.ndarray, m: int, x: float) -> int:
+def _lower_bound(buf: np.ndarray, m: int, x: float) -> int:
+    """First index in the sorted ``buf[:m]`` whose value is not below ``x``."""
     lo = 0
     hi = m
     while lo < hi:
@@ -75,6 +76,12 @@ def _insert_sorted(buf: np.ndarray, m: int, x: float) -> int:
             lo = mid + 1
         else:
             hi = mid
+    return lo
+
+
+@njit
+def _insert_sorted(buf: np.ndarray, m: int, x: float) -> int:
+    lo = _lower_bound(buf, m, x)
     for k in range(m, lo, -1):
         buf[k] = buf[k - 1]
     buf[lo] = x
@@ -83,14 +90,7 @@ def _insert_sorted(buf: np.ndarray, m: int, x: float) -> int:
 
 @njit
 def _remove_sorted(buf: np.ndarray, m: int, x: float) -> int:
-    lo = 0
-    hi = m
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if buf[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = _lower_bound(buf, m, x)
     for k in range(lo, m - 1):
         buf[k] = buf[k + 1]
     return m - 1
@@ -98,15 +98,7 @@ def _remove_sorted(buf: np.ndarray, m: int, x: float) -> int:
 
 @njit
 def _replace_sorted(buf: np.ndarray, m: int, old: float, new: float) -> None:
-    lo = 0
-    hi = m
-    while lo < hi:  # position of `old`
-        mid = (lo + hi) >> 1
-        if buf[mid] < old:
-            lo = mid + 1
-        else:
-            hi = mid
-    k = lo
+    k = _lower_bound(buf, m, old)  # position of `old`
     if new >= old:
         while k + 1 < m and buf[k + 1] < new:
             buf[k] = buf[k + 1]
