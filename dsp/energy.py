@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._jit import njit
+from ._series import hr_chunk_seconds
 from .load import banister_coeffs
 
 __all__ = ["KJ_PER_KCAL", "keytel_coeffs", "keytel_kj_per_min", "energy_kj", "EnergyAccumulator", "EnergyUpdate"]
@@ -110,14 +111,8 @@ class EnergyAccumulator:
         self._acc = np.zeros(1)
 
     def update(self, t_us: np.ndarray, hr_bpm: np.ndarray) -> EnergyUpdate:
-        t_us = np.asarray(t_us, dtype=np.int64)
-        h = np.ascontiguousarray(hr_bpm, dtype=np.float64)
-        if t_us.shape != h.shape or t_us.ndim != 1:
-            raise ValueError(f"t_us and hr_bpm must be 1-D of equal length, got {t_us.shape} and {h.shape}")
-        if t_us.size:
-            if self._t0_us is None:
-                self._t0_us = int(t_us[0])
-            t_s = (t_us - self._t0_us).astype(np.float64) * 1e-6
+        self._t0_us, t_s, h = hr_chunk_seconds(t_us, hr_bpm, self._t0_us)
+        if t_s.size:
             self._prev_t, self._prev_hr = _energy_kernel(t_s, h, self._c[0], self._c[1], float(self.max_gap_s),
                                                          self._prev_t, self._prev_hr, self._acc)
         kj = float(self._acc[0])

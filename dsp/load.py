@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._jit import njit
+from ._series import hr_chunk_seconds
 
 __all__ = ["banister_coeffs", "trimp", "banister_trimp", "edwards_trimp", "TrimpAccumulator", "TrimpUpdate"]
 
@@ -125,14 +126,8 @@ class TrimpAccumulator:
         self._acc = np.zeros(2)
 
     def update(self, t_us: np.ndarray, hr_bpm: np.ndarray) -> TrimpUpdate:
-        t_us = np.asarray(t_us, dtype=np.int64)
-        h = np.ascontiguousarray(hr_bpm, dtype=np.float64)
-        if t_us.shape != h.shape or t_us.ndim != 1:
-            raise ValueError(f"t_us and hr_bpm must be 1-D of equal length, got {t_us.shape} and {h.shape}")
-        if t_us.size:
-            if self._t0_us is None:
-                self._t0_us = int(t_us[0])
-            t_s = (t_us - self._t0_us).astype(np.float64) * 1e-6
+        self._t0_us, t_s, h = hr_chunk_seconds(t_us, hr_bpm, self._t0_us)
+        if t_s.size:
             self._prev_t, self._prev_hr = _trimp_kernel(
                 t_s, h, float(self.hr_rest), float(self.hr_max), self._ab[0], self._ab[1],
                 float(self.max_gap_s), self._prev_t, self._prev_hr, self._acc)
