@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # First command of the README: install the gateway into ./.venv and run the demo on the embedded
-# store (SQLite; no server needed). Extra arguments go to `fittrack demo` (try --help).
+# store (SQLite; no database server, broker or Bluetooth needed). The demo runs the edge agent, the
+# gRPC uplink and the ingest server in one process, hence the extras: uplink + server (grpcio,
+# prometheus-client...), fast (numba for the dsp kernels), plot (matplotlib for the chart); all
+# are binary wheels. Idempotent. Extra arguments go to `fittrack demo` (try --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -16,5 +19,5 @@ if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c 'import ensurepip' 2>/de
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[plot]'
+.venv/bin/python -m pip install -q -e '.[plot,uplink,server,fast]'
 exec .venv/bin/fittrack demo "$@"
