@@ -58,7 +58,7 @@ EXAMPLES = """\
 examples:
   fittrack demo                                   15 min, 4 straps + 1 IMU, live view, ~15 s
   fittrack demo --minutes 30 --straps 8           a bigger class
-  fittrack demo --drop-acks 0.2                   a flaky uplink: 20 %% of Acks lost, resends refused as duplicates
+  fittrack demo --drop-acks 0.2                   a flaky uplink: 20 % of Acks lost, resends refused as duplicates
   fittrack demo --speed 0 --quiet                 as fast as possible, no live view (tests, CI)
   fittrack demo --db run.sqlite --chart run.png   keep the results elsewhere
   sqlite3 fittrack-demo.sqlite "SELECT stream, count(*) FROM samples WHERE channel = 0 GROUP BY 1"
@@ -411,7 +411,7 @@ class LiveView:
             is_imu = dev.cfg.kind == "imu"
             tab.add_row(
                 self.names.get(dev.cfg.device_id, dev.cfg.device_id),
-                "" if is_imu else f"{lv.hr_bpm or '-'}", "" if is_imu else (f"Z{lv.zone}" if lv.zone else "-"),
+                "" if is_imu else f"{lv.hr_bpm or '-'}", "" if is_imu else ("-" if lv.zone is None else f"Z{lv.zone}" if lv.zone else "<Z1"),
                 "" if is_imu or lv.rmssd_ms is None else f"{lv.rmssd_ms:.0f}",
                 "" if is_imu else f"{lv.trimp:.1f}", "" if is_imu else f"{lv.kcal:.0f}",
                 f"{lv.reps} ({lv.reps_in_set})" if is_imu else "", f"{lv.sets}" if is_imu else "",
@@ -500,12 +500,11 @@ def print_report(console: Any, args: argparse.Namespace, r: dict[str, Any], agen
                       "[green]ok[/green]" if ok else "[red]MISMATCH[/red]")
     console.print(table)
     if r["hr_truth"]:
-        t2 = Table(title="derived at the edge vs the models' ground truth", title_justify="left")
-        for col in ("athlete", "time in zone (min) below/Z1..Z5, agent", "truth", "RMSSD ms agent", "truth", "ectopic/missed beats"):
+        t2 = Table(title="derived at the edge vs the models' ground truth (agent / truth)", title_justify="left")
+        for col in ("athlete", "min <Z1", "Z1", "Z2", "Z3", "Z4", "Z5", "RMSSD ms", "ectopic/missed beats"):
             t2.add_column(col, justify="left" if col == "athlete" else "right")
         for name, a, tr, ra, rt, ne, nm in r["hr_truth"]:
-            t2.add_row(name, " ".join(f"{x / 60:.1f}" for x in a), " ".join(f"{x / 60:.1f}" for x in tr),
-                       f"{ra:.1f}", f"{rt:.1f}", f"{ne}/{nm}")
+            t2.add_row(name, *(f"{x / 60:.1f} / {y / 60:.1f}" for x, y in zip(a, tr)), f"{ra:.1f} / {rt:.1f}", f"{ne} / {nm}")
         console.print(t2)
     for name, sets in r["imu_truth"]:
         within = sum(1 for _, c, t in sets if abs(c - t) <= 1)
@@ -547,7 +546,7 @@ def draw_chart(r: dict[str, Any], path: Path) -> Path | None:
         hi = edges[i + 1] if i + 1 < len(edges) else 230
         ax.axhspan(lo, hi, color=colors[i % len(colors)], alpha=0.25, linewidth=0)
         ax.text(0.002, lo + 1, f"Z{i + 1}", transform=ax.get_yaxis_transform(), fontsize=8, color="#555")
-    for name, pts in r["traces"].items():
+    for name, pts in sorted(r["traces"].items()):
         if pts:
             ax.plot((np.array([p[0] for p in pts]) - t0) / 60e6, [p[1] for p in pts], label=name, linewidth=1)
     ax.set_ylabel("heart rate (bpm)")
@@ -570,7 +569,7 @@ def draw_chart(r: dict[str, Any], path: Path) -> Path | None:
 def main(argv: list[str], prog: str = "fittrack demo") -> int:
     ap = argparse.ArgumentParser(
         prog=prog,
-        description=__doc__,
+        description=__doc__.replace("``", ""),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
