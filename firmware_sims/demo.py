@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import math
 import tempfile
@@ -59,6 +60,7 @@ examples:
   fittrack demo                                   15 min, 4 straps + 1 IMU, live view, ~15 s
   fittrack demo --minutes 30 --straps 8           a bigger class
   fittrack demo --drop-acks 0.2                   a flaky uplink: 20 % of Acks lost, resends refused as duplicates
+  fittrack demo --restart-server-at 7              the ingest server goes down mid-workout and comes back
   fittrack demo --speed 0 --quiet                 as fast as possible, no live view (tests, CI)
   fittrack demo --db run.sqlite --chart run.png   keep the results elsewhere
   sqlite3 fittrack-demo.sqlite "SELECT stream, count(*) FROM samples WHERE channel = 0 GROUP BY 1"
@@ -336,10 +338,11 @@ async def run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng([args.seed, 99])
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fittrack-demo-") as tmp:
-        cfg_ingest = IngestConfig(db=f"sqlite:{db_path}", grpc="127.0.0.1:0", maintain_interval_s=0)
-        async with IngestApp(cfg_ingest) as app:
-            token = await app.add_agent(TENANT, AGENT_ID)
-            uplink = UplinkConfig(transport="grpc", host="127.0.0.1", port=int(app.grpc_port or 0), tenant=TENANT,
+        server = Server(IngestConfig(db=f"sqlite:{db_path}", grpc="127.0.0.1:0", maintain_interval_s=0, shutdown_grace_s=1.0))
+        await server.start()
+        try:
+            token = await server.app.add_agent(TENANT, AGENT_ID)
+            uplink = UplinkConfig(transport="grpc", host="127.0.0.1", port=server.port, tenant=TENANT,
                                   agent_id=AGENT_ID, token=Secret(token), ack_timeout_s=1.0,
                                   backoff_base_s=0.1, backoff_cap_s=1.0, connect_timeout_s=5.0)
             config = EdgeConfig(
@@ -348,22 +351,78 @@ async def run(args: argparse.Namespace) -> int:
                 athletes=athletes, pipeline=PipelineConfig(batch_s=args.batch_seconds), watch=WatchConfig(),
                 outbox=OutboxConfig(), metrics=MetricsConfig(listen=""), uplink=uplink, source="fittrack demo",
             )
-            live = LiveView(console, names, stats, args.quiet)
+            live = LiveView(console, names, stats, args.quiet, server)
+            restart_at_s = args.restart_server_at * 60 if args.restart_server_at is not None else None
+
+            async def on_step(agent: SimulatedAgent) -> None:
+                nonlocal restart_at_s
+                if restart_at_s is not None and agent.sim_t_s >= restart_at_s:
+                    restart_at_s = None
+                    server.restart_soon(down_s=2.0)
+                await live.update(agent)
+
             agent = SimulatedAgent(
-                config, models, clock, duration_s=duration_s, speed=args.speed, drain_s=60.0, on_step=live.update,
+                config, models, clock, duration_s=duration_s, speed=args.speed, drain_s=60.0, on_step=on_step,
                 metrics=EdgeMetrics(), uplink_factory=lambda c: FlakyUplink(make_uplink(c), args.drop_acks, rng, stats),
             )
             with live:
                 await agent.run()
-            report = await summarize(app.store, agent, models, names, stats, t0_us)
+            await server.settled()
+            report = await summarize(server.app.store, agent, models, names, stats, t0_us)
+            report["restarts"] = server.restarts
+        finally:
+            await server.stop()
     elapsed = time.perf_counter() - started
     return print_report(console, args, report, agent, stats, elapsed)
+
+
+class Server:
+    """The in-process ingest server (``IngestApp``); ``restart_soon`` stops it, waits, and starts a
+    new one on the same port and database (a server crash or deploy in the middle of a workout)."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.app: Any = None
+        self.port = 0
+        self.restarts = 0
+        self.down = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from ingest_server.app import IngestApp
+
+        self.app = IngestApp(self.config)
+        await self.app.start()
+        self.port = int(self.app.grpc_port or 0)
+        self.config = dataclasses.replace(self.config, grpc=f"127.0.0.1:{self.port}")
+
+    def restart_soon(self, down_s: float) -> None:
+        async def _restart() -> None:
+            self.down = True
+            await self.app.stop()
+            await asyncio.sleep(down_s)
+            await self.start()
+            self.restarts += 1
+            self.down = False
+
+        self._task = asyncio.create_task(_restart(), name="demo.server-restart")
+
+    async def settled(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        await self.settled()
+        if self.app is not None:
+            await self.app.stop()
+            self.app = None
 
 
 class LiveView:
     """rich.live view during the run: per device HR, zone, reps; outbox depth, acked batches."""
 
-    def __init__(self, console: Any, names: dict[str, str], stats: RunStats, quiet: bool) -> None:
+    def __init__(self, console: Any, names: dict[str, str], stats: RunStats, quiet: bool, server: Server) -> None:
+        self.server = server
         self.console = console
         self.names = names
         self.stats = stats
@@ -402,7 +461,8 @@ class LiveView:
         d = agent.delivery.status if agent.delivery is not None else None
         title = (f"simulated {int(t // 60):02d}:{int(t % 60):02d} of {agent.duration_s / 60:.0f} min | outbox {self._depth} batches | "
                  f"sent {d.sent_envelopes if d else 0} envelopes, acked {d.acked_batches if d else 0} batches | "
-                 f"{self.stats.dropped_acks} Acks lost, {sum(self.stats.duplicates.values())} duplicates refused")
+                 f"{self.stats.dropped_acks} Acks lost, {sum(self.stats.duplicates.values())} duplicates refused"
+                 + (" | [red]ingest server DOWN (restarting)[/red]" if self.server.down else ""))
         tab = Table(title=title, title_justify="left")
         for c in ("device", "HR", "zone", "RMSSD ms", "TRIMP", "kcal", "reps (set)", "sets"):
             tab.add_column(c, justify="left" if c == "device" else "right")
@@ -500,11 +560,13 @@ def print_report(console: Any, args: argparse.Namespace, r: dict[str, Any], agen
                       "[green]ok[/green]" if ok else "[red]MISMATCH[/red]")
     console.print(table)
     if r["hr_truth"]:
-        t2 = Table(title="derived at the edge vs the models' ground truth (agent / truth)", title_justify="left")
-        for col in ("athlete", "min <Z1", "Z1", "Z2", "Z3", "Z4", "Z5", "RMSSD ms", "ectopic/missed beats"):
-            t2.add_column(col, justify="left" if col == "athlete" else "right")
+        t2 = Table(title="derived at the edge vs the models' ground truth: minutes in zone, median RMSSD",
+                   title_justify="left")
+        for col in ("athlete", "", "<Z1", "Z1", "Z2", "Z3", "Z4", "Z5", "RMSSD ms", "ect/miss"):
+            t2.add_column(col, justify="left" if col in ("athlete", "") else "right", no_wrap=True, min_width=len(col) or 5)
         for name, a, tr, ra, rt, ne, nm in r["hr_truth"]:
-            t2.add_row(name, *(f"{x / 60:.1f} / {y / 60:.1f}" for x, y in zip(a, tr)), f"{ra:.1f} / {rt:.1f}", f"{ne} / {nm}")
+            t2.add_row(name, "agent", *(f"{x / 60:.1f}" for x in a), f"{ra:.1f}", "")
+            t2.add_row("", "truth", *(f"{y / 60:.1f}" for y in tr), f"{rt:.1f}", f"{ne}/{nm}", end_section=True)
         console.print(t2)
     for name, sets in r["imu_truth"]:
         within = sum(1 for _, c, t in sets if abs(c - t) <= 1)
@@ -517,7 +579,8 @@ def print_report(console: Any, args: argparse.Namespace, r: dict[str, Any], agen
         f"{stats.envelopes} envelopes ({stats.wire_bytes:,} bytes) over gRPC, {stats.dropped_acks} Acks lost, "
         f"{dups} resent batches refused as duplicates; {r['total_db']:,} samples in {args.db}; "
         f"{agent.duration_s / 60:g} simulated min in {elapsed:.1f} s"
-        + (f"; delivery reconnects {d.reconnects}" if d and d.reconnects else ""))
+        + (f"; delivery reconnects {d.reconnects}" if d and d.reconnects else "")
+        + (f"; ingest server restarted {r.get('restarts', 0)}x" if r.get("restarts") else ""))
     if args.chart:
         chart = draw_chart(r, Path(args.chart))
         if chart:
@@ -580,6 +643,9 @@ def main(argv: list[str], prog: str = "fittrack demo") -> int:
     ap.add_argument("--drop-acks", type=float, default=0.05,
                     help="fraction of the server's Acks the flaky uplink loses; the agent resends after 1 s and the "
                          "server refuses the duplicates (default 0.05)")
+    ap.add_argument("--restart-server-at", type=float, default=None, metavar="MIN",
+                    help="stop the ingest server at this simulated minute and start it again 2 s (wall) later: the "
+                         "agent reconnects, the outbox absorbs the gap, resends are refused as duplicates")
     ap.add_argument("--batch-seconds", type=float, default=10, help="the agent's batch length for HR/RR/derived streams (default 10)")
     ap.add_argument("--db", default="fittrack-demo.sqlite", help="SQLite file of the ingest server (replaced; default fittrack-demo.sqlite)")
     ap.add_argument("--chart", default="fittrack-demo-hr.png", help="PNG chart of the stored HR with zones and reps ('' for none)")

@@ -48,7 +48,7 @@ def test_unknown_command_says_what_to_do(capsys) -> None:
 
 def test_demo_end_to_end_on_sqlite(tmp_path) -> None:
     """models -> edge agent (derived streams, outbox, delivery) -> gRPC -> ingest server -> SQLite,
-    with lost Acks: every sample the models produced is in the database exactly once."""
+    with lost Acks and a server restart: every sample the models produced is in the database exactly once."""
     import sqlite3
 
     from firmware_sims.demo import make_models, produced, reps_vs_truth
@@ -58,9 +58,9 @@ def test_demo_end_to_end_on_sqlite(tmp_path) -> None:
     chart = tmp_path / "hr.png"
     minutes, straps, seed = 2.5, 2, 3
     res = _run("demo", "--minutes", str(minutes), "--straps", str(straps), "--imu", "1", "--seed", str(seed), "--speed", "0",
-               "--drop-acks", "0.3", "--db", str(db), "--chart", str(chart), "--quiet")
+               "--drop-acks", "0.3", "--restart-server-at", "1", "--db", str(db), "--chart", str(chart), "--quiet")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "every sample stored exactly once" in res.stdout
+    assert "every sample stored exactly once" in res.stdout and "ingest server restarted 1x" in res.stdout
     assert chart.stat().st_size > 10_000 and chart.read_bytes()[:4] == b"\x89PNG"
 
     # the same models, run alone: what they produced
