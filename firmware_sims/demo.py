@@ -310,6 +310,14 @@ async def run(args: argparse.Namespace) -> int:
     from ingest_server.config import IngestConfig
 
     console = Console()
+
+    def on_loop_error(loop: asyncio.AbstractEventLoop, ctx: dict[str, Any]) -> None:
+        # grpc.aio leaves an ack read task ending in StopAsyncIteration when the channel closes: not an error
+        if isinstance(ctx.get("exception"), StopAsyncIteration):
+            return
+        loop.default_exception_handler(ctx)
+
+    asyncio.get_running_loop().set_exception_handler(on_loop_error)
     for name in ("edge_agent", "ingest_server", "grpc"):
         logging.getLogger(name).setLevel(logging.ERROR if not args.verbose else logging.INFO)
     if args.verbose:
@@ -514,6 +522,7 @@ async def summarize(store: Any, agent: SimulatedAgent, models: list[Any], names:
     # derived vs truth
     hr_truth = []
     imu_truth = []
+    set_marks: list[tuple[float, str]] = []
     for m in models:
         did = device_id_for(m)
         if isinstance(m, HeartRateStrap):
@@ -534,6 +543,8 @@ async def summarize(store: Any, agent: SimulatedAgent, models: list[Any], names:
             reps = await store.query("SELECT t_us, raw FROM samples WHERE device_id = ? AND stream = 'rep' AND channel = 0 ORDER BY t_us", (did,))
             sets = m.ground_truth()["sets"]
             sets = [s for s in sets if s["end_s"] <= m.t_s]
+            if not set_marks:
+                set_marks = [(s["start_s"], s["exercise"]) for s in sets]
             imu_truth.append((names[did], reps_vs_truth([(int(a), int(b)) for a, b in reps], sets, t0_us)))
     hr = await store.query("SELECT device_id, t_us, raw FROM samples WHERE stream = 'heart_rate' AND channel = 0 ORDER BY device_id, t_us")
     traces: dict[str, list[tuple[int, int]]] = {}
@@ -544,7 +555,7 @@ async def summarize(store: Any, agent: SimulatedAgent, models: list[Any], names:
     zone_edges = list(first.pipeline.zone_model.edges) if first is not None else []
     return {"lines": lines, "exact": exact, "dup_rows": dup_rows, "total_db": total_db, "total_ledger": total_ledger,
             "hr_truth": hr_truth, "imu_truth": imu_truth, "traces": traces, "rep_t": [int(r[0]) for r in rep_t],
-            "zone_edges": zone_edges, "t0_us": t0_us, "produced_raw": sum(x[2] for x in lines if x[2] is not None)}
+            "zone_edges": zone_edges, "t0_us": t0_us, "set_marks": set_marks, "produced_raw": sum(x[2] for x in lines if x[2] is not None)}
 
 
 def print_report(console: Any, args: argparse.Namespace, r: dict[str, Any], agent: SimulatedAgent, stats: RunStats,
@@ -620,6 +631,9 @@ def draw_chart(r: dict[str, Any], path: Path) -> Path | None:
         ax.legend(loc="lower right", fontsize=8)
     reps = (np.array(r["rep_t"], dtype=np.int64) - t0) / 60e6
     ax2.vlines(reps, 0, 1, color="#333", linewidth=0.8)
+    for start_s, ex in r.get("set_marks", []):
+        ax2.text(start_s / 60, 1.05, ex, fontsize=7, color="#333", va="bottom")
+    ax2.set_ylim(0, 1.6)
     ax2.set_yticks([])
     ax2.set_ylabel("reps", rotation=0, labelpad=18)
     ax2.set_xlabel("minutes")
