@@ -109,12 +109,6 @@ def make_models(straps: int, imu: int, seed: int) -> list[Any]:
     return models
 
 
-def run_models_alone(models: list[Any], t_end_s: float) -> None:
-    """Advance fresh models to ``t_end_s`` (what the demo does, without the agent): for checks."""
-    for m in models:
-        m.advance(t_end_s)
-
-
 def produced(model: Any, battery_notes: int | None = None) -> dict[str, tuple[int, int]]:
     """(samples, sum of raw values of channel 0) per raw stream that ``model`` produced so far."""
     if isinstance(model, HeartRateStrap):
@@ -306,7 +300,6 @@ async def run(args: argparse.Namespace) -> int:
     from edge_agent.metrics import EdgeMetrics
     from edge_agent.uplink import make_uplink
     from edge_agent.uplink.config import Secret, UplinkConfig
-    from ingest_server.app import IngestApp
     from ingest_server.config import IngestConfig
 
     console = Console()
