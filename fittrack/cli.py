@@ -21,7 +21,7 @@ class Command:
 
 #: Subcommands in the order ``--help`` lists them. Add a line to add a command.
 COMMANDS: tuple[Command, ...] = (
-    Command("demo", "firmware_sims.demo", "run a self-contained end-to-end demo on the embedded store (SQLite)"),
+    Command("demo", "firmware_sims.demo", "the whole chain on one machine: simulated devices -> edge agent -> gRPC -> ingest -> SQLite"),
     Command("ble", "protocols.ble.cli", "decode/encode Bluetooth LE fitness characteristics (hex <-> fields)"),
     Command("import", "fittrack.import_fit", "import FIT files (files, folders, globs) into a store or the agent outbox"),
     Command("edge", "edge_agent.cli", "run the edge agent (BLE devices, FIT folder -> DSP -> outbox -> MQTT/gRPC), its status"),
@@ -34,7 +34,7 @@ COMMANDS: tuple[Command, ...] = (
 
 EPILOG = """\
 examples:
-  fittrack demo                      simulated straps + IMU -> wire -> SQLite, with a summary
+  fittrack demo                      simulated straps + IMU -> agent -> gRPC -> ingest -> SQLite
   fittrack demo --minutes 30 --straps 12
   fittrack <command> --help          options of one command
 
