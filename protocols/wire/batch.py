@@ -101,11 +101,15 @@ class SampleBatch:
     ) -> "SampleBatch":
         """Build without validation: for the decoder, which has already checked every field."""
         self = object.__new__(cls)
-        for name, value in (
-            ("device_id", device_id), ("stream", stream), ("seq", seq), ("t_us", t_us),
-            ("values", values), ("scale", scale), ("unit", unit), ("time_resolution_us", time_resolution_us),
-        ):
-            object.__setattr__(self, name, value)
+        setattr_ = object.__setattr__  # unrolled: this runs once per decoded batch
+        setattr_(self, "device_id", device_id)
+        setattr_(self, "stream", stream)
+        setattr_(self, "seq", seq)
+        setattr_(self, "t_us", t_us)
+        setattr_(self, "values", values)
+        setattr_(self, "scale", scale)
+        setattr_(self, "unit", unit)
+        setattr_(self, "time_resolution_us", time_resolution_us)
         return self
 
     def __len__(self) -> int:

@@ -420,16 +420,19 @@ def _decode_time(pb: batch_pb2.SampleBatch, values: np.ndarray, n: int, res: int
             raise WireError(f"{_where(pb)} {exc}") from None
     else:
         extra = None
-    span: tuple[int, int] | None = None  # (min, max) ticks when known without a scan
     if model == _TM_REGULAR:
         p = pb.period_ticks
         if (n - 1) * p * res > _INT64_MAX - max(t0, 0):
             raise WireError(f"{_where(pb)}: {n} samples every {p * res} µs from {t0} overflow int64 time")
+        if extra is None:  # the common case (fixed-rate sensors, 1 Hz HR): no min/max scan needed
+            if n == 1:
+                return np.array([t0], np.int64)
+            t_us = np.arange(n, dtype=np.int64)
+            t_us *= p * res  # in range: checked above
+            t_us += t0
+            return t_us
         ticks = np.arange(n, dtype=np.int64) * np.int64(p)
-        if extra is not None:
-            ticks += extra
-        else:
-            span = (0, (n - 1) * p)  # period_ticks is unsigned
+        ticks += extra
     elif model == _TM_CUMULATIVE:
         if pb.channels > 1:
             raise WireError(f"{_where(pb)}: cumulative time model needs a single value channel")
@@ -448,7 +451,7 @@ def _decode_time(pb: batch_pb2.SampleBatch, values: np.ndarray, n: int, res: int
         ticks = extra
     else:
         raise WireError(f"{_where(pb)}: unknown time model {model}")
-    lo, hi = span if span is not None else (int(ticks.min()), int(ticks.max()))
+    lo, hi = int(ticks.min()), int(ticks.max())
     if t0 + lo * res < _INT64_MIN or t0 + hi * res > _INT64_MAX:
         raise WireError(f"{_where(pb)}: timestamps overflow int64 microseconds")
     if res == 1:
