@@ -177,7 +177,17 @@ async def check_exactly_once(app: IngestApp, sim: SimHandle, agent: EdgeAgent,
         if d.kind == "hr":
             delivered = sent.get(HR_UUID, 0)
             bat = sent.get("00002a19-0000-1000-8000-00805f9b34fb", 0)
-            assert received == delivered + bat, (d.name, received, delivered, bat)
+            # per stream: every HR notification sent was received, once. Battery may show one more
+            # per connection: BlueZ (and the simulator) follow a ReadValue with
+            # PropertiesChanged(Value), which bleak delivers as a notification when a battery
+            # callback is registered. Once in CI the agent counted 32 notifications against 31 HR +
+            # 0 battery sent; this is the likely source (not proven), and the per-stream check
+            # below still catches any extra or missing HR notification.
+            got = agent.metrics.notifications_total
+            rx_hr = got.labels(did, "hr")._value.get()
+            rx_bat = got.labels(did, "battery")._value.get()
+            assert rx_hr == delivered and received == rx_hr + rx_bat, (d.name, received, rx_hr, delivered)
+            assert bat <= rx_bat <= bat + dev.session.status.connects, (d.name, rx_bat, bat)
             notes = gt["notifications"]
             assert all(n["heart_rate_bpm"] > 0 for n in notes), "this seed has contact loss: adjust the test"
             hr = await rows(app, "heart_rate", did)
