@@ -149,9 +149,11 @@ def _rep_kernel(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, cov: np.ndarray,
         h = k_h * env
         if h < floor:
             h = floor
-        if p > h and st <= 0:
+        # hysteresis: a crossing of +h (from below or the start) or of -h (from above or the start)
+        side = 1 if (p > h and st <= 0) else (-1 if (p < -h and st >= 0) else 0)
+        if side != 0:
             if st == 0:
-                st = 1
+                st = side
                 last = cnt
                 peak = ap
             elif cnt - last >= min_half:
@@ -161,20 +163,7 @@ def _rep_kernel(x: np.ndarray, sos: np.ndarray, zi: np.ndarray, cov: np.ndarray,
                 peak = ap
                 m += 1
                 last = cnt
-                st = 1
-        elif p < -h and st >= 0:
-            if st == 0:
-                st = -1
-                last = cnt
-                peak = ap
-            elif cnt - last >= min_half:
-                out_idx[m] = cnt
-                out_amp[m] = peak
-                out_tail[m] = fstate[2]
-                peak = ap
-                m += 1
-                last = cnt
-                st = -1
+                st = side
         cnt += 1
     fstate[0] = env
     fstate[1] = peak
